@@ -1,0 +1,313 @@
+//! Redis: hot state. Nothing here is the only copy of anything that matters; Redis keeps
+//! nothing on disk in our deployments, and every reader copes with it being empty or down.
+//!
+//! Keys carry the deployment's prefix (`REDIS_KEY_PREFIX`, tests use their own). Keys that must
+//! be touched together by one script share a `{hash tag}` so they stay in one Redis Cluster slot.
+
+use std::{sync::Arc, time::Duration};
+
+use redis::{
+    AsyncCommands, Client, RedisError, Script,
+    aio::{ConnectionManager, ConnectionManagerConfig},
+};
+use secrecy::ExposeSecret;
+use tokio::sync::OnceCell;
+
+use crate::config::Config;
+
+/// A request never waits longer than this for Redis before taking its fallback path.
+const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
+const CONNECTION_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// One multiplexed, self-reconnecting connection per process, opened on first use so that a
+/// process can start (and serve its MySQL fallbacks) while Redis is down.
+#[derive(Clone)]
+pub struct RedisStore {
+    client: Client,
+    connection: Arc<OnceCell<ConnectionManager>>,
+    prefix: Arc<str>,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    pub fn new(config: &Config) -> Result<Self, RedisError> {
+        Self::with_prefix(config.redis_url.expose_secret(), &config.redis_key_prefix)
+    }
+
+    pub fn with_prefix(url: &str, prefix: &str) -> Result<Self, RedisError> {
+        Ok(Self {
+            client: Client::open(url)?,
+            connection: Arc::new(OnceCell::new()),
+            prefix: Arc::from(prefix),
+        })
+    }
+
+    /// The shared connection; cheap to clone.
+    pub async fn connection(&self) -> Result<ConnectionManager, RedisError> {
+        let manager = self
+            .connection
+            .get_or_try_init(|| {
+                let config = ConnectionManagerConfig::new()
+                    .set_response_timeout(RESPONSE_TIMEOUT)
+                    .set_connection_timeout(CONNECTION_TIMEOUT)
+                    .set_number_of_retries(1);
+                ConnectionManager::new_with_config(self.client.clone(), config)
+            })
+            .await?;
+        Ok(manager.clone())
+    }
+
+    /// `prefix + name`.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+}
+
+/// Fixed one-minute windows counted with INCR; the first hit of a window sets its expiry.
+#[derive(Debug, Clone)]
+pub struct RateLimiter {
+    redis: RedisStore,
+    script: Arc<Script>,
+}
+
+/// The outcome of one counted attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateDecision {
+    Allowed,
+    Limited { retry_after_secs: u64 },
+}
+
+impl RateLimiter {
+    pub fn new(redis: RedisStore) -> Self {
+        let script = Script::new(
+            r"
+            local count = redis.call('INCR', KEYS[1])
+            if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+            if count > tonumber(ARGV[2]) then
+                local ttl = redis.call('TTL', KEYS[1])
+                if ttl < 1 then ttl = 1 end
+                return ttl
+            end
+            return 0
+            ",
+        );
+        Self {
+            redis,
+            script: Arc::new(script),
+        }
+    }
+
+    /// Counts one attempt under `name` (e.g. `login:email:kim@x.kr`) against `limit` per `window`.
+    pub async fn hit(
+        &self,
+        name: &str,
+        limit: u32,
+        window: Duration,
+    ) -> Result<RateDecision, RedisError> {
+        let mut connection = self.redis.connection().await?;
+        let retry_after: u64 = self
+            .script
+            .key(self.redis.key(&format!("rl:{name}")))
+            .arg(window.as_secs().max(1))
+            .arg(limit)
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(match retry_after {
+            0 => RateDecision::Allowed,
+            secs => RateDecision::Limited {
+                retry_after_secs: secs,
+            },
+        })
+    }
+}
+
+/// Refresh tokens: one key per token (`rt:{family}:<sha256 of secret>` → user id, or
+/// `spent:<user id>` once used) and one per family (`rtf:{family}` → `live` | `revoked`).
+#[derive(Debug, Clone)]
+pub struct RefreshTokenStore {
+    redis: RedisStore,
+    rotate: Arc<Script>,
+}
+
+/// What presenting a refresh token led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was live; it is now spent and the new one is stored.
+    Rotated { user_id: i64 },
+    /// Unknown, expired, or of a revoked family.
+    Invalid,
+    /// The token had been spent before: its family is now revoked.
+    Reused,
+}
+
+impl RefreshTokenStore {
+    pub fn new(redis: RedisStore) -> Self {
+        // One script so that two concurrent uses of one token cannot both succeed.
+        let rotate = Script::new(
+            r"
+            local family = redis.call('GET', KEYS[2])
+            if family ~= 'live' then return {'invalid'} end
+            local holder = redis.call('GET', KEYS[1])
+            if not holder then return {'invalid'} end
+            if string.sub(holder, 1, 6) == 'spent:' then
+                redis.call('SET', KEYS[2], 'revoked', 'KEEPTTL')
+                return {'reused'}
+            end
+            redis.call('SET', KEYS[1], 'spent:' .. holder, 'KEEPTTL')
+            redis.call('SET', KEYS[3], holder, 'EX', ARGV[1])
+            redis.call('SET', KEYS[2], 'live', 'EX', ARGV[1])
+            return {'rotated', holder}
+            ",
+        );
+        Self {
+            redis,
+            rotate: Arc::new(rotate),
+        }
+    }
+
+    fn token_key(&self, family: &str, secret_hash: &str) -> String {
+        self.redis.key(&format!("rt:{{{family}}}:{secret_hash}"))
+    }
+
+    fn family_key(&self, family: &str) -> String {
+        self.redis.key(&format!("rtf:{{{family}}}"))
+    }
+
+    /// Stores the first token of a new family.
+    pub async fn issue(
+        &self,
+        family: &str,
+        secret_hash: &str,
+        user_id: i64,
+        ttl: Duration,
+    ) -> Result<(), RedisError> {
+        let mut connection = self.redis.connection().await?;
+        redis::pipe()
+            .atomic()
+            .set_ex(self.family_key(family), "live", ttl.as_secs())
+            .ignore()
+            .set_ex(self.token_key(family, secret_hash), user_id, ttl.as_secs())
+            .ignore()
+            .query_async::<()>(&mut connection)
+            .await
+    }
+
+    /// Spends the presented token and stores its successor, or says why not.
+    pub async fn rotate(
+        &self,
+        family: &str,
+        presented_hash: &str,
+        next_hash: &str,
+        ttl: Duration,
+    ) -> Result<Rotation, RedisError> {
+        let mut connection = self.redis.connection().await?;
+        let reply: Vec<String> = self
+            .rotate
+            .key(self.token_key(family, presented_hash))
+            .key(self.family_key(family))
+            .key(self.token_key(family, next_hash))
+            .arg(ttl.as_secs())
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(match reply.as_slice() {
+            [outcome, holder] if outcome == "rotated" => match holder.parse() {
+                Ok(user_id) => Rotation::Rotated { user_id },
+                Err(_) => Rotation::Invalid,
+            },
+            [outcome] if outcome == "reused" => Rotation::Reused,
+            _ => Rotation::Invalid,
+        })
+    }
+
+    /// The user a token (live or spent) was issued to.
+    pub async fn owner(&self, family: &str, secret_hash: &str) -> Result<Option<i64>, RedisError> {
+        let mut connection = self.redis.connection().await?;
+        let holder: Option<String> = connection.get(self.token_key(family, secret_hash)).await?;
+        Ok(holder.and_then(|text| text.strip_prefix("spent:").unwrap_or(&text).parse().ok()))
+    }
+
+    /// Every token of the family is refused from now on.
+    pub async fn revoke_family(&self, family: &str) -> Result<(), RedisError> {
+        let mut connection = self.redis.connection().await?;
+        redis::cmd("SET")
+            .arg(self.family_key(family))
+            .arg("revoked")
+            .arg("XX")
+            .arg("KEEPTTL")
+            .query_async::<()>(&mut connection)
+            .await
+    }
+}
+
+/// Access tokens refused after logout: `bl:<jti>` until the token would have expired anyway.
+/// `bl:ready` marks that the list was loaded from MySQL since Redis last started empty.
+#[derive(Debug, Clone)]
+pub struct BlacklistCache {
+    redis: RedisStore,
+}
+
+/// What the Redis copy of the blacklist can tell about one token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlacklistAnswer {
+    Listed,
+    NotListed,
+    /// Redis restarted since the list was last loaded: ask MySQL, then reload.
+    NotLoaded,
+}
+
+impl BlacklistCache {
+    pub fn new(redis: RedisStore) -> Self {
+        Self { redis }
+    }
+
+    fn entry_key(&self, jti: &str) -> String {
+        self.redis.key(&format!("bl:{jti}"))
+    }
+
+    fn ready_key(&self) -> String {
+        self.redis.key("bl:ready")
+    }
+
+    pub async fn check(&self, jti: &str) -> Result<BlacklistAnswer, RedisError> {
+        let mut connection = self.redis.connection().await?;
+        let (listed, ready): (bool, bool) = redis::pipe()
+            .exists(self.entry_key(jti))
+            .exists(self.ready_key())
+            .query_async(&mut connection)
+            .await?;
+        Ok(match (listed, ready) {
+            (true, _) => BlacklistAnswer::Listed,
+            (false, true) => BlacklistAnswer::NotListed,
+            (false, false) => BlacklistAnswer::NotLoaded,
+        })
+    }
+
+    /// Adds entries (jti, seconds left); `mark_loaded` also sets the ready marker.
+    pub async fn add(
+        &self,
+        entries: &[(String, u64)],
+        mark_loaded: bool,
+    ) -> Result<(), RedisError> {
+        let mut connection = self.redis.connection().await?;
+        let mut pipe = redis::pipe();
+        for (jti, seconds_left) in entries {
+            pipe.set_ex(self.entry_key(jti), 1, (*seconds_left).max(1))
+                .ignore();
+        }
+        if mark_loaded {
+            pipe.set(self.ready_key(), 1).ignore();
+        }
+        pipe.query_async::<()>(&mut connection).await
+    }
+}

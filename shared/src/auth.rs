@@ -1,0 +1,336 @@
+//! Access tokens and the check every authenticated route goes through.
+//!
+//! Access tokens are HS256 JWTs (15 minutes by default) with `sub, role, jti, iat, exp, iss, aud`.
+//! Verification accepts HS256 only, so `alg: none` and algorithm-confusion tokens fail. A token
+//! whose `jti` was logged out is refused: Redis holds the hot blacklist, MySQL the durable one, and
+//! when Redis is down or restarted empty the check asks MySQL instead of letting the token through.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use lambda_http::{Request, http::header};
+use secrecy::ExposeSecret;
+use sqlx::MySqlPool;
+
+use crate::{
+    adapters::redis::{BlacklistAnswer, BlacklistCache, RedisStore},
+    config::AuthConfig,
+    domain::auth::{AccessClaims, Role},
+    error::ApiError,
+    http::header_str,
+};
+
+/// Clock skew tolerated between the issuer and a verifier.
+const LEEWAY_SECS: u64 = 5;
+
+/// Signs and verifies access tokens.
+pub struct TokenCodec {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    access_ttl_secs: i64,
+}
+
+impl std::fmt::Debug for TokenCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCodec")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenCodec {
+    pub fn new(config: &AuthConfig) -> Self {
+        let secret = config.jwt_secret.expose_secret().as_bytes();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[&config.issuer]);
+        validation.set_audience(&[&config.audience]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        validation.leeway = LEEWAY_SECS;
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            access_ttl_secs: i64::try_from(config.access_token_ttl.as_secs()).unwrap_or(i64::MAX),
+        }
+    }
+
+    pub fn access_ttl_secs(&self) -> i64 {
+        self.access_ttl_secs
+    }
+
+    /// A new access token for the user, valid from `now`.
+    pub fn issue(&self, user_id: i64, role: Role, now: DateTime<Utc>) -> Result<String, ApiError> {
+        let claims = AccessClaims {
+            sub: user_id.to_string(),
+            role,
+            jti: uuid::Uuid::new_v4().to_string(),
+            iat: now.timestamp(),
+            exp: now.timestamp() + self.access_ttl_secs,
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+        };
+        self.sign(&claims)
+    }
+
+    /// Signs arbitrary claims; tests use it to forge expired or foreign tokens.
+    pub fn sign(&self, claims: &AccessClaims) -> Result<String, ApiError> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .map_err(ApiError::internal)
+    }
+
+    /// Checks signature, algorithm, expiry, issuer and audience.
+    pub fn verify(&self, token: &str) -> Result<AccessClaims, ApiError> {
+        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|err| {
+                tracing::debug!(%err, "access token refused");
+                ApiError::Unauthenticated("invalid or expired access token")
+            })
+    }
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: i64,
+    pub role: Role,
+    pub jti: String,
+    /// Unix seconds; logout blacklists the token until then.
+    pub expires_at: i64,
+}
+
+impl Principal {
+    /// 403 unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+/// Turns `Authorization: Bearer …` into a [`Principal`], honouring the logout blacklist.
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    codec: Arc<TokenCodec>,
+    blacklist: BlacklistCache,
+    db: MySqlPool,
+}
+
+impl Authenticator {
+    pub fn new(codec: Arc<TokenCodec>, redis: RedisStore, db: MySqlPool) -> Self {
+        Self {
+            codec,
+            blacklist: BlacklistCache::new(redis),
+            db,
+        }
+    }
+
+    pub async fn authenticate(&self, req: &Request) -> Result<Principal, ApiError> {
+        let token = bearer_token(req)?;
+        let claims = self.codec.verify(token)?;
+        let user_id = claims
+            .sub
+            .parse()
+            .map_err(|_| ApiError::Unauthenticated("invalid access token subject"))?;
+        if self.is_revoked(&claims.jti).await? {
+            return Err(ApiError::Unauthenticated(
+                "this access token was logged out",
+            ));
+        }
+        Ok(Principal {
+            user_id,
+            role: claims.role,
+            jti: claims.jti,
+            expires_at: claims.exp,
+        })
+    }
+
+    async fn is_revoked(&self, jti: &str) -> Result<bool, ApiError> {
+        match self.blacklist.check(jti).await {
+            Ok(BlacklistAnswer::Listed) => Ok(true),
+            Ok(BlacklistAnswer::NotListed) => Ok(false),
+            Ok(BlacklistAnswer::NotLoaded) => {
+                let revoked = self.revoked_in_mysql(jti).await?;
+                if let Err(err) = self.reload_blacklist().await {
+                    tracing::warn!(%err, "could not reload the token blacklist into Redis");
+                }
+                Ok(revoked)
+            }
+            Err(err) => {
+                tracing::warn!(%err, "Redis unavailable; checking the token blacklist in MySQL");
+                self.revoked_in_mysql(jti).await
+            }
+        }
+    }
+
+    async fn revoked_in_mysql(&self, jti: &str) -> Result<bool, ApiError> {
+        let found: Option<(i64,)> = sqlx::query_as(
+            "SELECT 1 FROM revoked_access_tokens WHERE jti = ? AND expires_at > UTC_TIMESTAMP(6)",
+        )
+        .bind(jti)
+        .fetch_optional(&self.db)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    /// Copies the unexpired part of the MySQL blacklist into Redis and marks it loaded.
+    async fn reload_blacklist(&self) -> Result<(), ApiError> {
+        let rows: Vec<(String, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT jti, expires_at FROM revoked_access_tokens WHERE expires_at > UTC_TIMESTAMP(6)",
+        )
+        .fetch_all(&self.db)
+        .await?;
+        let now = Utc::now();
+        let entries: Vec<(String, u64)> = rows
+            .into_iter()
+            .map(|(jti, expires_at)| {
+                let left = (expires_at - now).num_seconds().max(1);
+                (jti, u64::try_from(left).unwrap_or(1))
+            })
+            .collect();
+        self.blacklist.add(&entries, true).await?;
+        tracing::info!(tokens = entries.len(), "token blacklist loaded into Redis");
+        Ok(())
+    }
+
+    /// Logout: the token is refused from now until it expires. MySQL first, so that a Redis
+    /// failure cannot leave a logged-out token working.
+    pub async fn revoke(&self, principal: &Principal) -> Result<(), ApiError> {
+        let expires_at = Utc
+            .timestamp_opt(principal.expires_at, 0)
+            .single()
+            .unwrap_or_else(Utc::now);
+        sqlx::query(
+            "INSERT INTO revoked_access_tokens (jti, user_id, expires_at) VALUES (?, ?, ?) \
+             ON DUPLICATE KEY UPDATE expires_at = VALUES(expires_at)",
+        )
+        .bind(&principal.jti)
+        .bind(principal.user_id)
+        .bind(expires_at)
+        .execute(&self.db)
+        .await?;
+        let seconds_left = u64::try_from((expires_at - Utc::now()).num_seconds()).unwrap_or(1);
+        if let Err(err) = self
+            .blacklist
+            .add(&[(principal.jti.clone(), seconds_left)], false)
+            .await
+        {
+            tracing::warn!(%err, "Redis unavailable; logout recorded in MySQL only");
+        }
+        Ok(())
+    }
+}
+
+fn bearer_token(req: &Request) -> Result<&str, ApiError> {
+    let value = header_str(req.headers(), header::AUTHORIZATION.as_str())
+        .ok_or(ApiError::Unauthenticated("missing Authorization header"))?;
+    let (scheme, token) = value.split_once(' ').ok_or(ApiError::Unauthenticated(
+        "Authorization must be `Bearer <token>`",
+    ))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::Unauthenticated(
+            "Authorization must be `Bearer <token>`",
+        ));
+    }
+    Ok(token.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use secrecy::SecretString;
+
+    use super::*;
+
+    fn config(secret: &str, audience: &str) -> AuthConfig {
+        AuthConfig {
+            jwt_secret: SecretString::from(secret.to_owned()),
+            issuer: "kicksync".into(),
+            audience: audience.into(),
+            access_token_ttl: Duration::from_secs(900),
+            refresh_token_ttl: Duration::from_secs(3600),
+            login_limit_per_email: 10,
+            login_limit_per_address: 10,
+        }
+    }
+
+    const SECRET: &str = "test-secret-test-secret-test-secret!";
+
+    #[test]
+    fn issued_tokens_verify() {
+        let codec = TokenCodec::new(&config(SECRET, "kicksync-api"));
+        let token = codec.issue(7, Role::Partner, Utc::now()).unwrap();
+        let claims = codec.verify(&token).unwrap();
+        assert_eq!(claims.sub, "7");
+        assert_eq!(claims.role, Role::Partner);
+        assert_eq!(claims.exp - claims.iat, 900);
+        assert_eq!(claims.iss, "kicksync");
+        assert_eq!(claims.aud, "kicksync-api");
+    }
+
+    #[test]
+    fn expired_tokens_fail() {
+        let codec = TokenCodec::new(&config(SECRET, "kicksync-api"));
+        let an_hour_ago = Utc::now() - chrono::Duration::hours(1);
+        let token = codec.issue(7, Role::Buyer, an_hour_ago).unwrap();
+        assert!(codec.verify(&token).is_err());
+    }
+
+    #[test]
+    fn other_secrets_and_audiences_fail() {
+        let ours = TokenCodec::new(&config(SECRET, "kicksync-api"));
+        let forger = TokenCodec::new(&config(
+            "another-secret-another-secret-12345",
+            "kicksync-api",
+        ));
+        let foreign = TokenCodec::new(&config(SECRET, "some-other-api"));
+        let now = Utc::now();
+        assert!(
+            ours.verify(&forger.issue(1, Role::Admin, now).unwrap())
+                .is_err()
+        );
+        assert!(
+            ours.verify(&foreign.issue(1, Role::Admin, now).unwrap())
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn unsigned_tokens_fail() {
+        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+        let codec = TokenCodec::new(&config(SECRET, "kicksync-api"));
+        let now = Utc::now().timestamp();
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let claims = URL_SAFE_NO_PAD.encode(
+            serde_json::json!({"sub":"1","role":"admin","jti":"x","iat":now,"exp":now+600,
+                "iss":"kicksync","aud":"kicksync-api"})
+            .to_string(),
+        );
+        assert!(codec.verify(&format!("{header}.{claims}.")).is_err());
+    }
+
+    #[test]
+    fn roles_are_enforced() {
+        let principal = Principal {
+            user_id: 1,
+            role: Role::Buyer,
+            jti: "j".into(),
+            expires_at: 0,
+        };
+        assert!(principal.require(&[Role::Buyer, Role::Admin]).is_ok());
+        assert!(matches!(
+            principal.require(&[Role::Partner]),
+            Err(ApiError::Forbidden)
+        ));
+    }
+}

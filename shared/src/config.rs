@@ -1,0 +1,210 @@
+//! Configuration, read once from the environment at cold start.
+//!
+//! Every variable is documented in the README's configuration table. Secrets are held in
+//! [`SecretString`] so that `Debug` output and logs never show them.
+
+use std::{collections::HashMap, fmt, time::Duration};
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// The shortest HS256 key we accept: 256 bits, as RFC 7518 asks.
+const MIN_JWT_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: SecretString,
+    pub database_max_connections: u32,
+    pub redis_url: SecretString,
+    /// Prefix of every Redis key this deployment writes; tests give each run its own.
+    pub redis_key_prefix: String,
+    pub aws: AwsConfig,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct AwsConfig {
+    /// Set only locally (moto_server or LocalStack); in AWS the SDK finds the real endpoints.
+    pub endpoint_url: Option<String>,
+    pub region: String,
+    pub idempotency_table: String,
+    pub settlement_runs_table: String,
+    pub settlement_queue_url: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct AuthConfig {
+    pub jwt_secret: SecretString,
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    /// Login attempts allowed per email per minute.
+    pub login_limit_per_email: u32,
+    /// Login attempts allowed per client address per minute.
+    pub login_limit_per_address: u32,
+}
+
+impl fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("jwt_secret", &"[redacted]")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("login_limit_per_email", &self.login_limit_per_email)
+            .field("login_limit_per_address", &self.login_limit_per_address)
+            .finish()
+    }
+}
+
+/// Everything that was missing or malformed, reported together so one restart fixes all of it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {}", .problems.join("; "))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(std::env::vars().collect())
+    }
+
+    /// Reads the given variables; tests use this instead of mutating the process environment.
+    pub fn from_vars(vars: HashMap<String, String>) -> Result<Self, ConfigError> {
+        let mut env = Env {
+            vars,
+            problems: Vec::new(),
+        };
+        let config = Config {
+            database_url: env.secret("DATABASE_URL", None),
+            database_max_connections: env.parsed("DATABASE_MAX_CONNECTIONS", 10),
+            redis_url: env.secret("REDIS_URL", Some("redis://127.0.0.1:6379")),
+            redis_key_prefix: env.text("REDIS_KEY_PREFIX", Some("ks:")),
+            aws: AwsConfig {
+                endpoint_url: env.optional("AWS_ENDPOINT_URL"),
+                region: env.text("AWS_REGION", Some("ap-northeast-2")),
+                idempotency_table: env.text("IDEMPOTENCY_TABLE", Some("kicksync-idempotency")),
+                settlement_runs_table: env
+                    .text("SETTLEMENT_RUNS_TABLE", Some("kicksync-settlement-runs")),
+                settlement_queue_url: env.optional("SETTLEMENT_QUEUE_URL"),
+            },
+            auth: AuthConfig {
+                jwt_secret: env.secret("JWT_SECRET", None),
+                issuer: env.text("JWT_ISSUER", Some("kicksync")),
+                audience: env.text("JWT_AUDIENCE", Some("kicksync-api")),
+                access_token_ttl: Duration::from_secs(
+                    env.parsed("ACCESS_TOKEN_TTL_SECONDS", 15 * 60),
+                ),
+                refresh_token_ttl: Duration::from_secs(
+                    env.parsed("REFRESH_TOKEN_TTL_SECONDS", 14 * 24 * 60 * 60),
+                ),
+                login_limit_per_email: env.parsed("LOGIN_LIMIT_PER_EMAIL", 10),
+                login_limit_per_address: env.parsed("LOGIN_LIMIT_PER_ADDRESS", 60),
+            },
+        };
+        if config.auth.jwt_secret.expose_secret().len() < MIN_JWT_SECRET_BYTES
+            && env.vars.contains_key("JWT_SECRET")
+        {
+            env.problems.push(format!(
+                "JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes"
+            ));
+        }
+        if env.problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError {
+                problems: env.problems,
+            })
+        }
+    }
+}
+
+/// A variable reader that remembers every problem instead of stopping at the first.
+struct Env {
+    vars: HashMap<String, String>,
+    problems: Vec<String>,
+}
+
+impl Env {
+    fn optional(&self, name: &str) -> Option<String> {
+        self.vars
+            .get(name)
+            .map(|value| value.trim().to_owned())
+            .filter(|value| !value.is_empty())
+    }
+
+    fn text(&mut self, name: &str, default: Option<&str>) -> String {
+        match (self.optional(name), default) {
+            (Some(value), _) => value,
+            (None, Some(default)) => default.to_owned(),
+            (None, None) => {
+                self.problems.push(format!("{name} is required"));
+                String::new()
+            }
+        }
+    }
+
+    fn secret(&mut self, name: &str, default: Option<&str>) -> SecretString {
+        SecretString::from(self.text(name, default))
+    }
+
+    fn parsed<T: std::str::FromStr + Copy>(&mut self, name: &str, default: T) -> T {
+        match self.optional(name) {
+            None => default,
+            Some(raw) => raw.parse().unwrap_or_else(|_| {
+                self.problems
+                    .push(format!("{name} is not a valid number: {raw:?}"));
+                default
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn reports_every_missing_variable_at_once() {
+        let err = Config::from_vars(vars(&[("LOGIN_LIMIT_PER_EMAIL", "many")])).unwrap_err();
+        let all = err.to_string();
+        assert!(all.contains("DATABASE_URL is required"), "{all}");
+        assert!(all.contains("JWT_SECRET is required"), "{all}");
+        assert!(
+            all.contains("LOGIN_LIMIT_PER_EMAIL is not a valid number"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn rejects_a_short_jwt_secret() {
+        let err = Config::from_vars(vars(&[
+            ("DATABASE_URL", "mysql://root@127.0.0.1/test"),
+            ("JWT_SECRET", "short"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("at least 32 bytes"));
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let config = Config::from_vars(vars(&[
+            ("DATABASE_URL", "mysql://root:hunter2hunter2@db/test"),
+            ("JWT_SECRET", "a-very-long-secret-that-is-at-least-32-bytes"),
+        ]))
+        .unwrap();
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(!printed.contains("a-very-long-secret"), "{printed}");
+        assert_eq!(config.auth.access_token_ttl, Duration::from_secs(900));
+    }
+}

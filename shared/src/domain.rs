@@ -1,0 +1,3 @@
+//! Pure rules: no I/O, no HTTP, no Lambda. Each module is unit-tested on its own.
+
+pub mod auth;

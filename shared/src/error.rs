@@ -1,0 +1,255 @@
+//! The one error type at the HTTP boundary and its problem+json rendering (RFC 9457).
+//!
+//! Handlers return `Result<_, ApiError>`. Causes from the stores convert with `?`; they are logged
+//! with their context and the client only sees an opaque 5xx problem with a stable `code`.
+
+use lambda_http::{
+    Body, Response,
+    http::{StatusCode, header},
+};
+use serde::Serialize;
+
+use crate::http::{PROBLEM_JSON, json_bytes};
+
+/// One field that failed validation, as listed in a 422 problem's `errors`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("authentication required: {0}")]
+    Unauthenticated(&'static str),
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("unknown, expired or revoked refresh token")]
+    InvalidRefreshToken,
+    #[error("this refresh token was already used; its whole session is now revoked")]
+    RefreshTokenReused,
+    #[error("this role may not do that")]
+    Forbidden,
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// `code` names the missing thing, e.g. `PRODUCT_NOT_FOUND`.
+    #[error("{code}")]
+    NotFound { code: &'static str },
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
+    #[error("{detail}")]
+    BadRequest { code: &'static str, detail: String },
+    #[error("too many requests, retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("request body must be application/json")]
+    UnsupportedMediaType,
+    #[error("no route for {0}")]
+    RouteNotFound(String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// The problem+json document; `errors` only on validation problems.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    pub code: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl ApiError {
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Conflict {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthenticated(_)
+            | Self::InvalidCredentials
+            | Self::InvalidRefreshToken
+            | Self::RefreshTokenReused => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::NotFound { .. } | Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            // Redis is hot state: when it is down the request may succeed on retry.
+            Self::Redis(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable, upper-snake code clients switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated(_) => "UNAUTHENTICATED",
+            Self::InvalidCredentials => "INVALID_CREDENTIALS",
+            Self::InvalidRefreshToken => "INVALID_REFRESH_TOKEN",
+            Self::RefreshTokenReused => "REFRESH_TOKEN_REUSED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::Validation(_) => "VALIDATION",
+            Self::NotFound { code }
+            | Self::Conflict { code, .. }
+            | Self::BadRequest { code, .. } => code,
+            Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::RouteNotFound(_) => "ROUTE_NOT_FOUND",
+            Self::Redis(_) => "UNAVAILABLE",
+            Self::Database(_) | Self::Internal(_) => "INTERNAL",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            // Never leak SQL, connection strings or stack traces.
+            Self::Database(_) | Self::Redis(_) | Self::Internal(_) => {
+                "something went wrong on our side; please retry".to_owned()
+            }
+            Self::NotFound { .. } => "no such resource".to_owned(),
+            other => other.to_string(),
+        }
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        let status = self.status();
+        let code = self.code();
+        Problem {
+            kind: format!(
+                "urn:kicksync:problem:{}",
+                code.to_ascii_lowercase().replace('_', "-")
+            ),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: self.detail(),
+            code: code.to_owned(),
+            errors: match self {
+                Self::Validation(errors) => errors.clone(),
+                _ => Vec::new(),
+            },
+        }
+    }
+
+    /// Renders the problem, logging server-side causes with their detail first.
+    pub fn into_response(self) -> Response<Body> {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, code = self.code(), "request failed");
+        } else {
+            tracing::debug!(error = %self, code = self.code(), "request refused");
+        }
+        let mut builder = Response::builder()
+            .status(status)
+            .header(header::CONTENT_TYPE, PROBLEM_JSON);
+        if let Self::RateLimited { retry_after_secs } = self {
+            builder = builder.header(header::RETRY_AFTER, retry_after_secs.to_string());
+        }
+        let body = json_bytes(&self.to_problem());
+        builder
+            .body(Body::Binary(body))
+            .unwrap_or_else(|_| Response::new(Body::Empty))
+    }
+}
+
+/// Maps a unique-constraint violation to the given conflict; the single place where that happens.
+pub trait UniqueViolation<T> {
+    fn on_unique_violation(self, conflict: impl FnOnce() -> ApiError) -> Result<T, ApiError>;
+}
+
+impl<T> UniqueViolation<T> for Result<T, sqlx::Error> {
+    fn on_unique_violation(self, conflict: impl FnOnce() -> ApiError) -> Result<T, ApiError> {
+        self.map_err(|err| {
+            let unique = err
+                .as_database_error()
+                .is_some_and(|db| db.is_unique_violation());
+            if unique {
+                conflict()
+            } else {
+                ApiError::Database(err)
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body_json(response: &Response<Body>) -> serde_json::Value {
+        serde_json::from_slice(response.body().as_ref()).unwrap()
+    }
+
+    #[test]
+    fn validation_problem_lists_fields() {
+        let response = ApiError::validation("email", "must be an email address").into_response();
+        assert_eq!(response.status(), 422);
+        assert_eq!(response.headers()["content-type"], PROBLEM_JSON);
+        let body = body_json(&response);
+        assert_eq!(body["code"], "VALIDATION");
+        assert_eq!(body["status"], 422);
+        assert_eq!(body["errors"][0]["field"], "email");
+        assert_eq!(body["type"], "urn:kicksync:problem:validation");
+    }
+
+    #[test]
+    fn server_errors_are_opaque() {
+        let response =
+            ApiError::internal("SELECT * FROM users failed at db-1:3306").into_response();
+        assert_eq!(response.status(), 500);
+        let text = String::from_utf8(response.body().as_ref().to_vec()).unwrap();
+        assert!(!text.contains("SELECT"), "{text}");
+        assert!(!text.contains("3306"), "{text}");
+    }
+
+    #[test]
+    fn rate_limited_carries_retry_after() {
+        let response = ApiError::RateLimited {
+            retry_after_secs: 42,
+        }
+        .into_response();
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers()["retry-after"], "42");
+        assert_eq!(body_json(&response)["code"], "RATE_LIMITED");
+    }
+}

@@ -1,0 +1,60 @@
+//! The one table of HTTP routes.
+//!
+//! API Gateway hands each function a `routeKey` such as `"GET /products/{id}"`; the functions
+//! dispatch on it, the local runner serves exactly these routes, and tests check that
+//! `template.yaml` and the OpenAPI document declare the same set.
+
+/// The Lambda function (binary name) that serves a route.
+pub const AUTH: &str = "auth";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    /// API Gateway path syntax: `/orders/{id}/cancel`.
+    pub path: &'static str,
+    pub function: &'static str,
+}
+
+impl Route {
+    const fn new(method: &'static str, path: &'static str, function: &'static str) -> Self {
+        Self {
+            method,
+            path,
+            function,
+        }
+    }
+
+    /// `"METHOD /path"`, the form of API Gateway's `routeKey`.
+    pub fn key(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+}
+
+pub const ROUTES: &[Route] = &[
+    Route::new("GET", "/health", AUTH),
+    Route::new("POST", "/auth/signup", AUTH),
+    Route::new("POST", "/auth/login", AUTH),
+    Route::new("POST", "/auth/refresh", AUTH),
+    Route::new("POST", "/auth/logout", AUTH),
+    Route::new("GET", "/auth/me", AUTH),
+];
+
+/// The routes one function serves.
+pub fn routes_of(function: &str) -> impl Iterator<Item = &'static Route> + '_ {
+    ROUTES
+        .iter()
+        .filter(move |route| route.function == function)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn route_keys_are_unique() {
+        let keys: HashSet<String> = ROUTES.iter().map(Route::key).collect();
+        assert_eq!(keys.len(), ROUTES.len());
+    }
+}

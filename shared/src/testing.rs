@@ -1,0 +1,218 @@
+//! Test support: each test gets its own MySQL database and Redis key prefix, both removed when
+//! the [`TestContext`] drops, so tests run in parallel and leave nothing behind.
+//!
+//! `TEST_DATABASE_URL` (default `mysql://root@127.0.0.1:3306`) is the server tests create their
+//! databases on; `REDIS_URL` (default `redis://127.0.0.1:6379`) the Redis they prefix keys in.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::missing_panics_doc)]
+
+use std::collections::HashMap;
+
+use lambda_http::{Body, Request, RequestExt};
+use sqlx::{Connection, Executor, MySqlConnection};
+
+use crate::{
+    adapters::{mysql, redis::RedisStore},
+    config::Config,
+    http::api_gateway_context,
+    platform::Platform,
+};
+
+/// The secret tests sign tokens with.
+pub const TEST_JWT_SECRET: &str = "kicksync-test-secret-kicksync-test-secret";
+
+fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+}
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A migrated database and a Redis prefix of one's own, plus the [`Platform`] built on them.
+#[derive(Debug)]
+pub struct TestContext {
+    pub platform: Platform,
+    pub database: String,
+    pub redis_prefix: String,
+}
+
+impl TestContext {
+    pub async fn new() -> Self {
+        Self::with_vars(&[]).await
+    }
+
+    /// Like [`TestContext::new`], with some configuration variables set (e.g. tighter limits).
+    pub async fn with_vars(vars: &[(&str, &str)]) -> Self {
+        // Failures log their cause; show it beside the failing test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn".into()),
+            )
+            .try_init();
+        let unique = uuid::Uuid::new_v4().simple().to_string();
+        let database = format!("kst_{}", &unique[..16]);
+        let redis_prefix = format!("kst:{}:", &unique[..16]);
+
+        let mut admin = MySqlConnection::connect(&admin_url())
+            .await
+            .expect("connect to TEST_DATABASE_URL");
+        admin
+            .execute(format!("CREATE DATABASE `{database}`").as_str())
+            .await
+            .expect("create test database");
+        admin.close().await.ok();
+
+        let mut env: HashMap<String, String> = HashMap::from([
+            ("DATABASE_URL".into(), format!("{}/{database}", admin_url())),
+            ("REDIS_URL".into(), redis_url()),
+            ("REDIS_KEY_PREFIX".into(), redis_prefix.clone()),
+            ("JWT_SECRET".into(), TEST_JWT_SECRET.into()),
+            ("DATABASE_MAX_CONNECTIONS".into(), "20".into()),
+        ]);
+        for (name, value) in vars {
+            env.insert((*name).to_owned(), (*value).to_owned());
+        }
+        let config = Config::from_vars(env).expect("test configuration");
+        let db = mysql::pool(&config).expect("test pool");
+        mysql::migrate(&db).await.expect("migrate test database");
+        let redis = RedisStore::new(&config).expect("redis client");
+        Self {
+            platform: Platform::from_parts(config, db, redis),
+            database,
+            redis_prefix,
+        }
+    }
+}
+
+impl Drop for TestContext {
+    fn drop(&mut self) {
+        let database = self.database.clone();
+        let prefix = self.redis_prefix.clone();
+        // Drop runs inside the test's runtime, which is blocked while we wait: clean up on a thread
+        // with a runtime of its own, and leave the test's pool alone (closing it would need the
+        // blocked runtime).
+        let cleanup = std::thread::spawn(move || {
+            if let Ok(client) = redis::Client::open(redis_url()) {
+                if let Ok(mut connection) = client.get_connection() {
+                    let keys: Vec<String> = redis::cmd("KEYS")
+                        .arg(format!("{prefix}*"))
+                        .query(&mut connection)
+                        .unwrap_or_default();
+                    for chunk in keys.chunks(500) {
+                        let _: redis::RedisResult<()> =
+                            redis::cmd("DEL").arg(chunk).query(&mut connection);
+                    }
+                }
+            }
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("cleanup runtime");
+            runtime.block_on(async move {
+                if let Ok(mut admin) = MySqlConnection::connect(&admin_url()).await {
+                    let _ = admin
+                        .execute(format!("DROP DATABASE IF EXISTS `{database}`").as_str())
+                        .await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// Builds the request API Gateway's HTTP API would hand a function for `route_key`
+/// (e.g. `"GET /orders/{id}"`), with the concrete `path`, path parameters and source address.
+#[derive(Debug)]
+pub struct ApiRequest {
+    route_key: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    path_parameters: HashMap<String, String>,
+    query: HashMap<String, String>,
+    body: Body,
+    source_ip: String,
+}
+
+impl ApiRequest {
+    /// `route_key` is `"METHOD /template"`; the concrete path defaults to the template.
+    pub fn new(route_key: &str) -> Self {
+        let path = route_key
+            .split_once(' ')
+            .map(|(_, p)| p)
+            .unwrap_or("/")
+            .to_owned();
+        Self {
+            route_key: route_key.to_owned(),
+            path,
+            headers: Vec::new(),
+            path_parameters: HashMap::new(),
+            query: HashMap::new(),
+            body: Body::Empty,
+            source_ip: "203.0.113.7".into(),
+        }
+    }
+
+    pub fn path_param(mut self, name: &str, value: &str) -> Self {
+        self.path = self.path.replace(&format!("{{{name}}}"), value);
+        self.path_parameters.insert(name.into(), value.into());
+        self
+    }
+
+    pub fn query(mut self, name: &str, value: &str) -> Self {
+        self.query.insert(name.into(), value.into());
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    pub fn json(mut self, value: &serde_json::Value) -> Self {
+        self.body = Body::Text(value.to_string());
+        self.header("content-type", "application/json")
+    }
+
+    pub fn raw_body(mut self, body: &str) -> Self {
+        self.body = Body::Text(body.to_owned());
+        self
+    }
+
+    pub fn source_ip(mut self, ip: &str) -> Self {
+        self.source_ip = ip.into();
+        self
+    }
+
+    pub fn build(self) -> Request {
+        let method = self.route_key.split(' ').next().unwrap_or("GET").to_owned();
+        let mut builder = lambda_http::http::request::Builder::new()
+            .method(method.as_str())
+            .uri(format!("https://api.kicksync.test{}", self.path));
+        for (name, value) in &self.headers {
+            builder = builder.header(name, value);
+        }
+        let context = api_gateway_context(
+            &self.route_key,
+            method.parse().expect("method"),
+            &self.path,
+            Some(self.source_ip),
+        );
+        builder
+            .body(self.body)
+            .expect("request")
+            .with_request_context(context)
+            .with_path_parameters(self.path_parameters)
+            .with_query_string_parameters(self.query)
+    }
+}
+
+/// The JSON body of a response.
+pub fn body_json(response: &lambda_http::Response<Body>) -> serde_json::Value {
+    serde_json::from_slice(response.body().as_ref()).unwrap_or(serde_json::Value::Null)
+}
