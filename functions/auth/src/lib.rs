@@ -1,0 +1,408 @@
+//! The `auth` function: sign-up, login, token refresh, logout and the caller's profile, plus the
+//! `/health` check.
+//!
+//! [`handle`] is what both the Lambda binary (`main.rs`) and the local runner call. It dispatches
+//! on API Gateway's route key, and every route parses, authorizes, calls the domain and maps
+//! errors to problem+json in that order.
+//!
+//! Decisions worth knowing:
+//! - An unknown email costs the same Argon2 verification as a wrong password (against a dummy
+//!   hash), so timing does not reveal which emails have accounts.
+//! - Login attempts are counted per email and per client address in one-minute windows, whether
+//!   they succeed or not. If Redis is down the limiter lets attempts through (logged): locking
+//!   everyone out is worse than a minute without a limit.
+//! - Refresh tokens rotate on every use; presenting a spent one revokes its whole family.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use lambda_http::{Body, Request, Response, http::StatusCode};
+use serde::{Deserialize, Serialize};
+use shared::{
+    ApiError, Platform,
+    adapters::redis::{RateDecision, RateLimiter, RefreshTokenStore, Rotation},
+    auth::Principal,
+    domain::auth::{
+        RefreshToken, Role, hash_password, normalize_email, validate_signup, verify_password,
+    },
+    error::{Problem, UniqueViolation},
+    http::{client_ip, json, json_body, no_content, optional_json_body, respond, route_key},
+};
+use tokio::sync::OnceCell;
+use utoipa::{OpenApi, ToSchema};
+
+/// Login attempts are counted in windows of this length.
+const LOGIN_WINDOW: Duration = Duration::from_secs(60);
+
+/// What the auth handlers need; built once per process.
+#[derive(Debug)]
+pub struct Deps {
+    platform: Platform,
+    refresh_tokens: RefreshTokenStore,
+    limiter: RateLimiter,
+    /// Verified against when the email is unknown, to equalize timing.
+    dummy_hash: OnceCell<String>,
+}
+
+impl Deps {
+    pub fn new(platform: &Platform) -> Self {
+        Self {
+            platform: platform.clone(),
+            refresh_tokens: RefreshTokenStore::new(platform.redis.clone()),
+            limiter: RateLimiter::new(platform.redis.clone()),
+            dummy_hash: OnceCell::new(),
+        }
+    }
+}
+
+/// The Lambda entry point: one request in, one response out; failures become problem+json.
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    let result = match route_key(&req) {
+        Some("GET /health") => health(deps).await,
+        Some("POST /auth/signup") => signup(deps, &req).await,
+        Some("POST /auth/login") => login(deps, &req).await,
+        Some("POST /auth/refresh") => refresh(deps, &req).await,
+        Some("POST /auth/logout") => logout(deps, &req).await,
+        Some("GET /auth/me") => me(deps, &req).await,
+        other => Err(ApiError::RouteNotFound(
+            other.unwrap_or_default().to_owned(),
+        )),
+    };
+    respond(result)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthResponse {
+    /// `ok`, or `degraded` when Redis is unreachable (everything still works, slower).
+    status: &'static str,
+    database: &'static str,
+    redis: &'static str,
+}
+
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses((status = 200, body = HealthResponse), (status = 500, body = Problem)))]
+async fn health(deps: &Deps) -> Result<Response<Body>, ApiError> {
+    sqlx::query("SELECT 1").execute(&deps.platform.db).await?;
+    let redis_up = match deps.platform.redis.connection().await {
+        Ok(mut connection) => redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+            .is_ok(),
+        Err(_) => false,
+    };
+    Ok(json(
+        StatusCode::OK,
+        &HealthResponse {
+            status: if redis_up { "ok" } else { "degraded" },
+            database: "up",
+            redis: if redis_up { "up" } else { "down" },
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SignupRequest {
+    email: String,
+    /// At least 10 characters.
+    password: String,
+    name: String,
+    /// `buyer` or `partner`.
+    role: String,
+    /// Required for partners.
+    #[serde(default)]
+    business_name: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignupResponse {
+    id: i64,
+    email: String,
+    role: Role,
+}
+
+#[utoipa::path(post, path = "/auth/signup", tag = "auth", request_body = SignupRequest,
+    responses((status = 201, body = SignupResponse),
+        (status = 409, description = "EMAIL_TAKEN", body = Problem),
+        (status = 422, description = "VALIDATION", body = Problem)))]
+async fn signup(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
+    let body: SignupRequest = json_body(req)?;
+    let account = validate_signup(
+        &body.email,
+        &body.password,
+        &body.name,
+        &body.role,
+        body.business_name.as_deref(),
+    )
+    .map_err(ApiError::Validation)?;
+    let password_hash = hash_blocking(account.password.clone()).await?;
+
+    let mut tx = deps.platform.db.begin().await?;
+    let inserted =
+        sqlx::query("INSERT INTO users (email, password_hash, name, role) VALUES (?, ?, ?, ?)")
+            .bind(&account.email)
+            .bind(&password_hash)
+            .bind(&account.name)
+            .bind(account.role.as_str())
+            .execute(&mut *tx)
+            .await
+            .on_unique_violation(|| {
+                ApiError::conflict("EMAIL_TAKEN", "an account with this email already exists")
+            })?;
+    let id = i64::try_from(inserted.last_insert_id()).map_err(ApiError::internal)?;
+    if let Some(business_name) = &account.business_name {
+        sqlx::query("INSERT INTO partner_profiles (partner_id, business_name) VALUES (?, ?)")
+            .bind(id)
+            .bind(business_name)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    tracing::info!(user_id = id, role = %account.role, "account created");
+    Ok(json(
+        StatusCode::CREATED,
+        &SignupResponse {
+            id,
+            email: account.email,
+            role: account.role,
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenPair {
+    access_token: String,
+    /// Opaque; send it to `/auth/refresh` for a new pair. Each one works once.
+    refresh_token: String,
+    /// Always `Bearer`.
+    token_type: &'static str,
+    /// Seconds until the access token expires.
+    expires_in: i64,
+}
+
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = TokenPair),
+        (status = 401, description = "INVALID_CREDENTIALS", body = Problem),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = Problem)))]
+async fn login(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
+    let body: LoginRequest = json_body(req)?;
+    let email = normalize_email(&body.email);
+    enforce_login_limits(deps, &email, req).await?;
+
+    let user: Option<(i64, String, String)> =
+        sqlx::query_as("SELECT id, password_hash, role FROM users WHERE email = ?")
+            .bind(&email)
+            .fetch_optional(&deps.platform.db)
+            .await?;
+    let stored_hash = match &user {
+        Some((_, hash, _)) => hash.clone(),
+        None => dummy_hash(deps).await?,
+    };
+    let password_matches = verify_blocking(body.password, stored_hash).await?;
+    let Some((user_id, _, role)) = user.filter(|_| password_matches) else {
+        return Err(ApiError::InvalidCredentials);
+    };
+    let role = Role::parse(&role).ok_or_else(|| ApiError::internal("unknown role in users"))?;
+
+    let refresh = RefreshToken::new_family();
+    deps.refresh_tokens
+        .issue(
+            &refresh.family,
+            &refresh.secret_hash(),
+            user_id,
+            deps.platform.config.auth.refresh_token_ttl,
+        )
+        .await?;
+    Ok(json(
+        StatusCode::OK,
+        &token_pair(deps, user_id, role, &refresh)?,
+    ))
+}
+
+async fn enforce_login_limits(deps: &Deps, email: &str, req: &Request) -> Result<(), ApiError> {
+    let limits = &deps.platform.config.auth;
+    let mut checks = vec![(format!("login:email:{email}"), limits.login_limit_per_email)];
+    if let Some(ip) = client_ip(req) {
+        checks.push((format!("login:ip:{ip}"), limits.login_limit_per_address));
+    }
+    for (name, limit) in checks {
+        match deps.limiter.hit(&name, limit, LOGIN_WINDOW).await {
+            Ok(RateDecision::Allowed) => {}
+            Ok(RateDecision::Limited { retry_after_secs }) => {
+                return Err(ApiError::RateLimited { retry_after_secs });
+            }
+            Err(err) => tracing::warn!(%err, "Redis unavailable; login not rate limited"),
+        }
+    }
+    Ok(())
+}
+
+fn token_pair(
+    deps: &Deps,
+    user_id: i64,
+    role: Role,
+    refresh: &RefreshToken,
+) -> Result<TokenPair, ApiError> {
+    let tokens = &deps.platform.tokens;
+    Ok(TokenPair {
+        access_token: tokens.issue(user_id, role, Utc::now())?,
+        refresh_token: refresh.to_token_string(),
+        token_type: "Bearer",
+        expires_in: tokens.access_ttl_secs(),
+    })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    refresh_token: String,
+}
+
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = TokenPair),
+        (status = 401, description = "INVALID_REFRESH_TOKEN, or REFRESH_TOKEN_REUSED (the family is now revoked)", body = Problem)))]
+async fn refresh(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
+    let body: RefreshRequest = json_body(req)?;
+    let presented =
+        RefreshToken::parse(&body.refresh_token).ok_or(ApiError::InvalidRefreshToken)?;
+    let next = presented.rotate();
+    let rotation = deps
+        .refresh_tokens
+        .rotate(
+            &presented.family,
+            &presented.secret_hash(),
+            &next.secret_hash(),
+            deps.platform.config.auth.refresh_token_ttl,
+        )
+        .await?;
+    let user_id = match rotation {
+        Rotation::Rotated { user_id } => user_id,
+        Rotation::Invalid => return Err(ApiError::InvalidRefreshToken),
+        Rotation::Reused => {
+            tracing::warn!(family = %presented.family, "spent refresh token presented; family revoked");
+            return Err(ApiError::RefreshTokenReused);
+        }
+    };
+    // The role is read afresh so that a changed role takes effect at the next refresh.
+    let Some(user) = find_user(deps, user_id).await? else {
+        deps.refresh_tokens.revoke_family(&presented.family).await?;
+        return Err(ApiError::InvalidRefreshToken);
+    };
+    Ok(json(
+        StatusCode::OK,
+        &token_pair(deps, user_id, user.role, &next)?,
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LogoutRequest {
+    /// Optional: this refresh token's whole family is revoked too.
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body(content = Option<LogoutRequest>),
+    security(("bearer" = [])),
+    responses((status = 204, description = "the access token is refused from now on"),
+        (status = 401, body = Problem)))]
+async fn logout(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
+    let principal = deps.platform.authenticator.authenticate(req).await?;
+    let body: Option<LogoutRequest> = optional_json_body(req)?;
+    deps.platform.authenticator.revoke(&principal).await?;
+    if let Some(refresh) = body
+        .and_then(|body| body.refresh_token)
+        .and_then(|text| RefreshToken::parse(&text))
+    {
+        revoke_own_family(deps, &principal, &refresh).await?;
+    }
+    tracing::info!(user_id = principal.user_id, "logged out");
+    Ok(no_content())
+}
+
+/// Someone else's refresh token is ignored rather than refused, so logout reveals nothing.
+async fn revoke_own_family(
+    deps: &Deps,
+    principal: &Principal,
+    refresh: &RefreshToken,
+) -> Result<(), ApiError> {
+    let owner = deps
+        .refresh_tokens
+        .owner(&refresh.family, &refresh.secret_hash())
+        .await?;
+    if owner == Some(principal.user_id) {
+        deps.refresh_tokens.revoke_family(&refresh.family).await?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    id: i64,
+    email: String,
+    name: String,
+    role: Role,
+}
+
+#[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, body = Problem)))]
+async fn me(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
+    let principal = deps.platform.authenticator.authenticate(req).await?;
+    let user = find_user(deps, principal.user_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated("this account no longer exists"))?;
+    Ok(json(StatusCode::OK, &user))
+}
+
+async fn find_user(deps: &Deps, user_id: i64) -> Result<Option<Me>, ApiError> {
+    let row: Option<(i64, String, String, String)> =
+        sqlx::query_as("SELECT id, email, name, role FROM users WHERE id = ?")
+            .bind(user_id)
+            .fetch_optional(&deps.platform.db)
+            .await?;
+    row.map(|(id, email, name, role)| {
+        let role = Role::parse(&role).ok_or_else(|| ApiError::internal("unknown role in users"))?;
+        Ok(Me {
+            id,
+            email,
+            name,
+            role,
+        })
+    })
+    .transpose()
+}
+
+async fn dummy_hash(deps: &Deps) -> Result<String, ApiError> {
+    deps.dummy_hash
+        .get_or_try_init(|| hash_blocking(uuid::Uuid::new_v4().to_string()))
+        .await
+        .cloned()
+}
+
+/// Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
+async fn hash_blocking(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
+}
+
+async fn verify_blocking(password: String, stored_hash: String) -> Result<bool, ApiError> {
+    tokio::task::spawn_blocking(move || verify_password(&password, &stored_hash))
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// The OpenAPI description of this function's routes.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    paths(health, signup, login, refresh, logout, me),
+    components(schemas(Problem, shared::error::FieldError))
+)]
+pub struct ApiDoc;
+
+#[cfg(test)]
+mod tests;

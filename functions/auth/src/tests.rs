@@ -1,0 +1,680 @@
+//! The auth function against real MariaDB and Redis: each test has its own database and key prefix.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{Duration as ChronoDuration, Utc};
+use lambda_http::{Body, Response};
+use serde_json::{Value, json};
+use shared::{
+    Platform,
+    adapters::redis::RedisStore,
+    domain::auth::AccessClaims,
+    testing::{ApiRequest, TestContext, body_json},
+};
+
+use super::*;
+
+const PASSWORD: &str = "sneakers-4-ever";
+
+struct App {
+    ctx: TestContext,
+    deps: Deps,
+}
+
+impl App {
+    async fn new() -> Self {
+        Self::with_vars(&[]).await
+    }
+
+    async fn with_vars(vars: &[(&str, &str)]) -> Self {
+        let ctx = TestContext::with_vars(vars).await;
+        let deps = Deps::new(&ctx.platform);
+        Self { ctx, deps }
+    }
+
+    async fn call(&self, req: ApiRequest) -> Response<Body> {
+        handle(&self.deps, req.build()).await
+    }
+
+    async fn signup(&self, email: &str, role: &str) -> Response<Body> {
+        let mut body =
+            json!({"email": email, "password": PASSWORD, "name": "Kim Min-ji", "role": role});
+        if role == "partner" {
+            body["business_name"] = json!("Sole Seoul");
+        }
+        self.call(ApiRequest::new("POST /auth/signup").json(&body))
+            .await
+    }
+
+    async fn login(&self, email: &str, password: &str) -> Response<Body> {
+        self.call(
+            ApiRequest::new("POST /auth/login")
+                .json(&json!({"email": email, "password": password})),
+        )
+        .await
+    }
+
+    /// Signs a buyer up and logs in: (access token, refresh token).
+    async fn buyer_session(&self, email: &str) -> (String, String) {
+        assert_eq!(self.signup(email, "buyer").await.status(), 201);
+        let response = self.login(email, PASSWORD).await;
+        assert_eq!(response.status(), 200);
+        let body = body_json(&response);
+        (
+            body["access_token"].as_str().unwrap().to_owned(),
+            body["refresh_token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn me(&self, token: &str) -> Response<Body> {
+        self.call(ApiRequest::new("GET /auth/me").bearer(token))
+            .await
+    }
+
+    async fn refresh(&self, refresh_token: &str) -> Response<Body> {
+        self.call(
+            ApiRequest::new("POST /auth/refresh").json(&json!({"refresh_token": refresh_token})),
+        )
+        .await
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        let (n,): (i64,) = sqlx::query_as(sql)
+            .fetch_one(&self.ctx.platform.db)
+            .await
+            .unwrap();
+        n
+    }
+}
+
+fn problem_code(response: &Response<Body>) -> String {
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json",
+        "not a problem: {:?}",
+        response.body()
+    );
+    body_json(response)["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+// --- signup ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn signup_creates_a_buyer_with_a_normalized_email() {
+    let app = App::new().await;
+    let response = app.signup("  Min.Ji@Example.COM ", "buyer").await;
+    assert_eq!(response.status(), 201);
+    let body = body_json(&response);
+    assert_eq!(body["email"], "min.ji@example.com");
+    assert_eq!(body["role"], "buyer");
+    assert!(body["id"].as_i64().unwrap() > 0);
+    let hash: (String,) = sqlx::query_as("SELECT password_hash FROM users WHERE email = ?")
+        .bind("min.ji@example.com")
+        .fetch_one(&app.ctx.platform.db)
+        .await
+        .unwrap();
+    assert!(
+        hash.0.starts_with("$argon2id$"),
+        "passwords are stored as argon2id hashes"
+    );
+}
+
+#[tokio::test]
+async fn signup_of_a_partner_records_the_business() {
+    let app = App::new().await;
+    let response = app.signup("drops@sole-seoul.kr", "partner").await;
+    assert_eq!(response.status(), 201);
+    let id = body_json(&response)["id"].as_i64().unwrap();
+    let (name,): (String,) =
+        sqlx::query_as("SELECT business_name FROM partner_profiles WHERE partner_id = ?")
+            .bind(id)
+            .fetch_one(&app.ctx.platform.db)
+            .await
+            .unwrap();
+    assert_eq!(name, "Sole Seoul");
+}
+
+#[tokio::test]
+async fn duplicate_email_is_409_whatever_its_case() {
+    let app = App::new().await;
+    assert_eq!(app.signup("kim@example.com", "buyer").await.status(), 201);
+    let response = app.signup("KIM@example.com", "partner").await;
+    assert_eq!(response.status(), 409);
+    assert_eq!(problem_code(&response), "EMAIL_TAKEN");
+    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM partner_profiles").await, 0);
+}
+
+#[tokio::test]
+async fn invalid_signups_are_422_and_write_nothing() {
+    let app = App::new().await;
+    let cases = [
+        (
+            json!({"email": "nope", "password": PASSWORD, "name": "K", "role": "buyer"}),
+            "email",
+        ),
+        (
+            json!({"email": "a@b.kr", "password": "short", "name": "K", "role": "buyer"}),
+            "password",
+        ),
+        (
+            json!({"email": "a@b.kr", "password": PASSWORD, "name": "  ", "role": "buyer"}),
+            "name",
+        ),
+        (
+            json!({"email": "a@b.kr", "password": PASSWORD, "name": "K", "role": "admin"}),
+            "role",
+        ),
+        (
+            json!({"email": "a@b.kr", "password": PASSWORD, "name": "K", "role": "partner"}),
+            "business_name",
+        ),
+        (
+            json!({"password": PASSWORD, "name": "K", "role": "buyer"}),
+            "email",
+        ),
+        (
+            json!({"email": 42, "password": PASSWORD, "name": "K", "role": "buyer"}),
+            "email",
+        ),
+    ];
+    for (body, field) in cases {
+        let response = app
+            .call(ApiRequest::new("POST /auth/signup").json(&body))
+            .await;
+        assert_eq!(response.status(), 422, "{body}");
+        assert_eq!(problem_code(&response), "VALIDATION");
+        let errors = body_json(&response)["errors"].clone();
+        assert!(
+            errors
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["field"] == field),
+            "{body} → {errors}"
+        );
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 0);
+}
+
+#[tokio::test]
+async fn malformed_oversized_and_non_json_bodies_are_refused() {
+    let app = App::new().await;
+    let malformed = app
+        .call(
+            ApiRequest::new("POST /auth/signup")
+                .header("content-type", "application/json")
+                .raw_body(r#"{"email": "a@b.kr", "#),
+        )
+        .await;
+    assert_eq!(
+        (
+            malformed.status().as_u16(),
+            problem_code(&malformed).as_str()
+        ),
+        (400, "MALFORMED_JSON")
+    );
+
+    let huge = json!({"email": "a@b.kr", "password": PASSWORD, "name": "x".repeat(70_000), "role": "buyer"});
+    let oversized = app
+        .call(ApiRequest::new("POST /auth/signup").json(&huge))
+        .await;
+    assert_eq!(
+        (
+            oversized.status().as_u16(),
+            problem_code(&oversized).as_str()
+        ),
+        (413, "PAYLOAD_TOO_LARGE")
+    );
+
+    let form = app
+        .call(
+            ApiRequest::new("POST /auth/signup")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .raw_body("email=a@b.kr"),
+        )
+        .await;
+    assert_eq!(
+        (form.status().as_u16(), problem_code(&form).as_str()),
+        (415, "UNSUPPORTED_MEDIA_TYPE")
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 0);
+}
+
+// --- login ----------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn login_returns_a_bearer_pair_that_works() {
+    let app = App::new().await;
+    app.signup("kim@example.com", "buyer").await;
+    let response = app.login("Kim@Example.com", PASSWORD).await;
+    assert_eq!(response.status(), 200);
+    let body = body_json(&response);
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 900);
+    let me = app.me(body["access_token"].as_str().unwrap()).await;
+    assert_eq!(me.status(), 200);
+    let me = body_json(&me);
+    assert_eq!(me["email"], "kim@example.com");
+    assert_eq!(me["name"], "Kim Min-ji");
+    assert_eq!(me["role"], "buyer");
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_email_get_the_same_answer() {
+    let app = App::new().await;
+    app.signup("kim@example.com", "buyer").await;
+    let wrong = app.login("kim@example.com", "not-the-password").await;
+    let unknown = app.login("nobody@example.com", PASSWORD).await;
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(unknown.status(), 401);
+    assert_eq!(body_json(&wrong), body_json(&unknown));
+    assert_eq!(problem_code(&wrong), "INVALID_CREDENTIALS");
+}
+
+#[tokio::test]
+async fn login_is_rate_limited_per_email() {
+    let app = App::with_vars(&[
+        ("LOGIN_LIMIT_PER_EMAIL", "3"),
+        ("LOGIN_LIMIT_PER_ADDRESS", "100"),
+    ])
+    .await;
+    app.signup("kim@example.com", "buyer").await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.login("kim@example.com", "wrong-password")
+                .await
+                .status(),
+            401
+        );
+    }
+    // Even the right password waits out the window.
+    let limited = app.login("KIM@example.com", PASSWORD).await;
+    assert_eq!(limited.status(), 429);
+    assert_eq!(problem_code(&limited), "RATE_LIMITED");
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    // Another email from the same address is still fine.
+    app.signup("lee@example.com", "buyer").await;
+    assert_eq!(app.login("lee@example.com", PASSWORD).await.status(), 200);
+}
+
+#[tokio::test]
+async fn login_is_rate_limited_per_client_address() {
+    let app = App::with_vars(&[
+        ("LOGIN_LIMIT_PER_EMAIL", "100"),
+        ("LOGIN_LIMIT_PER_ADDRESS", "2"),
+    ])
+    .await;
+    let attempt = |email: &'static str, ip: &'static str| {
+        ApiRequest::new("POST /auth/login")
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .source_ip(ip)
+    };
+    assert_eq!(
+        app.call(attempt("a@x.kr", "198.51.100.1")).await.status(),
+        401
+    );
+    assert_eq!(
+        app.call(attempt("b@x.kr", "198.51.100.1")).await.status(),
+        401
+    );
+    assert_eq!(
+        app.call(attempt("c@x.kr", "198.51.100.1")).await.status(),
+        429
+    );
+    assert_eq!(
+        app.call(attempt("c@x.kr", "198.51.100.2")).await.status(),
+        401
+    );
+}
+
+// --- refresh --------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn refresh_rotates_and_a_replay_revokes_the_family() {
+    let app = App::new().await;
+    let (_, first) = app.buyer_session("kim@example.com").await;
+
+    let rotated = app.refresh(&first).await;
+    assert_eq!(rotated.status(), 200);
+    let rotated = body_json(&rotated);
+    let second = rotated["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    assert_eq!(
+        app.me(rotated["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        200
+    );
+
+    // Replaying the spent token: refused, and the family is revoked...
+    let replay = app.refresh(&first).await;
+    assert_eq!(replay.status(), 401);
+    assert_eq!(problem_code(&replay), "REFRESH_TOKEN_REUSED");
+    // ...so even the legitimate successor no longer works.
+    let successor = app.refresh(&second).await;
+    assert_eq!(successor.status(), 401);
+    assert_eq!(problem_code(&successor), "INVALID_REFRESH_TOKEN");
+}
+
+#[tokio::test]
+async fn a_replay_revokes_only_its_own_family() {
+    let app = App::new().await;
+    let (_, phone) = app.buyer_session("kim@example.com").await;
+    let laptop = body_json(&app.login("kim@example.com", PASSWORD).await)["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(app.refresh(&phone).await.status(), 200);
+    assert_eq!(app.refresh(&phone).await.status(), 401);
+    assert_eq!(
+        app.refresh(&laptop).await.status(),
+        200,
+        "the other session lives on"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_uses_of_one_refresh_token_yield_one_pair() {
+    let app = App::new().await;
+    let (_, token) = app.buyer_session("kim@example.com").await;
+    let (a, b) = tokio::join!(app.refresh(&token), app.refresh(&token));
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 401]);
+}
+
+#[tokio::test]
+async fn garbage_refresh_tokens_are_401() {
+    let app = App::new().await;
+    for token in [
+        "",
+        "nonsense",
+        "abc.def",
+        &shared::domain::auth::RefreshToken::new_family().to_token_string(),
+    ] {
+        let response = app.refresh(token).await;
+        assert_eq!(response.status(), 401, "{token}");
+        assert_eq!(problem_code(&response), "INVALID_REFRESH_TOKEN");
+    }
+    let missing = app
+        .call(ApiRequest::new("POST /auth/refresh").json(&json!({})))
+        .await;
+    assert_eq!(missing.status(), 422);
+}
+
+// --- logout and token checks ----------------------------------------------------------------
+
+#[tokio::test]
+async fn logout_refuses_the_access_token_and_revokes_the_given_family() {
+    let app = App::new().await;
+    let (access, refresh) = app.buyer_session("kim@example.com").await;
+    let response = app
+        .call(
+            ApiRequest::new("POST /auth/logout")
+                .bearer(&access)
+                .json(&json!({"refresh_token": refresh})),
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+    let me = app.me(&access).await;
+    assert_eq!(me.status(), 401);
+    assert_eq!(problem_code(&me), "UNAUTHENTICATED");
+    assert_eq!(app.refresh(&refresh).await.status(), 401);
+}
+
+#[tokio::test]
+async fn logout_without_a_body_keeps_the_refresh_token() {
+    let app = App::new().await;
+    let (access, refresh) = app.buyer_session("kim@example.com").await;
+    assert_eq!(
+        app.call(ApiRequest::new("POST /auth/logout").bearer(&access))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(app.me(&access).await.status(), 401);
+    assert_eq!(app.refresh(&refresh).await.status(), 200);
+}
+
+#[tokio::test]
+async fn logout_ignores_someone_elses_refresh_token() {
+    let app = App::new().await;
+    let (kim_access, _) = app.buyer_session("kim@example.com").await;
+    let (_, lee_refresh) = app.buyer_session("lee@example.com").await;
+    let response = app
+        .call(
+            ApiRequest::new("POST /auth/logout")
+                .bearer(&kim_access)
+                .json(&json!({"refresh_token": lee_refresh})),
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+    assert_eq!(app.refresh(&lee_refresh).await.status(), 200);
+}
+
+#[tokio::test]
+async fn logout_needs_a_token() {
+    let app = App::new().await;
+    let response = app.call(ApiRequest::new("POST /auth/logout")).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM revoked_access_tokens")
+            .await,
+        0
+    );
+}
+
+fn claims_for(user_id: i64, issued: chrono::DateTime<Utc>, audience: &str) -> AccessClaims {
+    AccessClaims {
+        sub: user_id.to_string(),
+        role: Role::Buyer,
+        jti: uuid::Uuid::new_v4().to_string(),
+        iat: issued.timestamp(),
+        exp: (issued + ChronoDuration::minutes(15)).timestamp(),
+        iss: "kicksync".into(),
+        aud: audience.into(),
+    }
+}
+
+#[tokio::test]
+async fn bad_tokens_are_401() {
+    let app = App::new().await;
+    let (access, _) = app.buyer_session("kim@example.com").await;
+    let user_id = body_json(&app.me(&access).await)["id"].as_i64().unwrap();
+    let tokens = &app.ctx.platform.tokens;
+
+    let expired = tokens
+        .sign(&claims_for(
+            user_id,
+            Utc::now() - ChronoDuration::hours(1),
+            "kicksync-api",
+        ))
+        .unwrap();
+    let other_audience = tokens
+        .sign(&claims_for(user_id, Utc::now(), "partner-portal"))
+        .unwrap();
+    let mut tampered = access.clone();
+    tampered.pop();
+    tampered.push(if access.ends_with('A') { 'B' } else { 'A' });
+    let unsigned = {
+        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+        let claims = serde_json::to_vec(&claims_for(user_id, Utc::now(), "kicksync-api")).unwrap();
+        format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
+            URL_SAFE_NO_PAD.encode(claims)
+        )
+    };
+    for (label, token) in [
+        ("expired", expired),
+        ("other audience", other_audience),
+        ("tampered signature", tampered),
+        ("alg none", unsigned),
+        ("garbage", "not.a.jwt".to_owned()),
+    ] {
+        let response = app.me(&token).await;
+        assert_eq!(response.status(), 401, "{label}");
+        assert_eq!(problem_code(&response), "UNAUTHENTICATED", "{label}");
+    }
+    let basic = app
+        .call(ApiRequest::new("GET /auth/me").header("authorization", "Basic a2ltOnB3"))
+        .await;
+    assert_eq!(basic.status(), 401);
+    let none = app.call(ApiRequest::new("GET /auth/me")).await;
+    assert_eq!(none.status(), 401);
+}
+
+#[tokio::test]
+async fn the_blacklist_survives_a_redis_restart() {
+    let app = App::new().await;
+    let (access, _) = app.buyer_session("kim@example.com").await;
+    app.call(ApiRequest::new("POST /auth/logout").bearer(&access))
+        .await;
+
+    // Redis keeps nothing on disk: a restart loses every key. Simulate it for our prefix.
+    let mut connection = app.ctx.platform.redis.connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*", app.ctx.redis_prefix))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+
+    assert_eq!(app.me(&access).await.status(), 401, "reloaded from MySQL");
+    let reloaded: bool = redis::cmd("EXISTS")
+        .arg(format!("{}bl:ready", app.ctx.redis_prefix))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(reloaded);
+}
+
+#[tokio::test]
+async fn with_redis_down_tokens_are_checked_against_mysql() {
+    let app = App::new().await;
+    let (logged_out, _) = app.buyer_session("kim@example.com").await;
+    let (still_valid, _) = app.buyer_session("lee@example.com").await;
+    app.call(ApiRequest::new("POST /auth/logout").bearer(&logged_out))
+        .await;
+
+    // The same database, but Redis unreachable (nothing listens on port 1).
+    let dead_redis = RedisStore::with_prefix("redis://127.0.0.1:1", &app.ctx.redis_prefix).unwrap();
+    let platform = Platform::from_parts(
+        (*app.ctx.platform.config).clone(),
+        app.ctx.platform.db.clone(),
+        dead_redis,
+    );
+    let deps = Deps::new(&platform);
+    let me = |token: &str| handle(&deps, ApiRequest::new("GET /auth/me").bearer(token).build());
+    assert_eq!(me(&logged_out).await.status(), 401);
+    assert_eq!(me(&still_valid).await.status(), 200);
+    // Login cannot store a refresh token: a clear 503, not a crash.
+    let login = handle(
+        &deps,
+        ApiRequest::new("POST /auth/login")
+            .json(&json!({"email": "kim@example.com", "password": PASSWORD}))
+            .build(),
+    )
+    .await;
+    assert_eq!(login.status(), 503);
+    // Health says so.
+    let health = body_json(&handle(&deps, ApiRequest::new("GET /health").build()).await);
+    assert_eq!(health["status"], "degraded");
+}
+
+// --- API Gateway events ---------------------------------------------------------------------
+
+fn event(json: &str) -> Request {
+    lambda_http::request::from_str(json).expect("a valid API Gateway v2 event")
+}
+
+#[tokio::test]
+async fn api_gateway_sample_events_flow_through_the_handler() {
+    let app = App::new().await;
+    let health = handle(
+        &app.deps,
+        event(include_str!("../../../events/auth/health.json")),
+    )
+    .await;
+    assert_eq!(health.status(), 200);
+    assert_eq!(body_json(&health)["status"], "ok");
+
+    let signup = handle(
+        &app.deps,
+        event(include_str!("../../../events/auth/signup.json")),
+    )
+    .await;
+    assert_eq!(signup.status(), 201);
+    assert_eq!(body_json(&signup)["email"], "min.ji@example.com");
+    let partner = handle(
+        &app.deps,
+        event(include_str!("../../../events/auth/signup-partner.json")),
+    )
+    .await;
+    assert_eq!(partner.status(), 201);
+    assert_eq!(body_json(&partner)["role"], "partner");
+
+    let login = handle(
+        &app.deps,
+        event(include_str!("../../../events/auth/login.json")),
+    )
+    .await;
+    assert_eq!(login.status(), 200);
+    let access = body_json(&login)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let anonymous = handle(
+        &app.deps,
+        event(include_str!("../../../events/auth/me-without-token.json")),
+    )
+    .await;
+    assert_eq!(anonymous.status(), 401);
+    let mut with_token: Value =
+        serde_json::from_str(include_str!("../../../events/auth/me-without-token.json")).unwrap();
+    with_token["headers"]["authorization"] = json!(format!("Bearer {access}"));
+    let me = handle(&app.deps, event(&with_token.to_string())).await;
+    assert_eq!(me.status(), 200);
+
+    let malformed = handle(
+        &app.deps,
+        event(include_str!("../../../events/auth/refresh-malformed.json")),
+    )
+    .await;
+    assert_eq!(malformed.status(), 400);
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404() {
+    let app = App::new().await;
+    let response = app.call(ApiRequest::new("DELETE /auth/me")).await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(problem_code(&response), "ROUTE_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn every_auth_route_in_the_table_is_handled() {
+    let app = App::new().await;
+    for route in shared::routes::routes_of(shared::routes::AUTH) {
+        let response = app.call(ApiRequest::new(&route.key())).await;
+        assert_ne!(
+            response.status(),
+            404,
+            "{} is in the route table but not handled",
+            route.key()
+        );
+    }
+}
