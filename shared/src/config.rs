@@ -19,6 +19,14 @@ pub struct Config {
     pub redis_key_prefix: String,
     pub aws: AwsConfig,
     pub auth: AuthConfig,
+    pub products: ProductsConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProductsConfig {
+    /// Serve page 1 of the list from Redis. Off only to measure what the cache buys.
+    pub list_cache: bool,
+    pub list_cache_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +110,12 @@ impl Config {
                 ),
                 login_limit_per_email: env.parsed("LOGIN_LIMIT_PER_EMAIL", 10),
                 login_limit_per_address: env.parsed("LOGIN_LIMIT_PER_ADDRESS", 60),
+            },
+            products: ProductsConfig {
+                list_cache: env.parsed("PRODUCT_LIST_CACHE", true),
+                list_cache_ttl: Duration::from_secs(
+                    env.parsed("PRODUCT_LIST_CACHE_TTL_SECONDS", 600),
+                ),
             },
         };
         if config.auth.jwt_secret.expose_secret().len() < MIN_JWT_SECRET_BYTES

@@ -1,3 +1,4 @@
 //! Pure rules: no I/O, no HTTP, no Lambda. Each module is unit-tested on its own.
 
 pub mod auth;
+pub mod product;

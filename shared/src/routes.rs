@@ -6,6 +6,7 @@
 
 /// The Lambda function (binary name) that serves a route.
 pub const AUTH: &str = "auth";
+pub const PRODUCTS: &str = "products";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
@@ -37,6 +38,11 @@ pub const ROUTES: &[Route] = &[
     Route::new("POST", "/auth/refresh", AUTH),
     Route::new("POST", "/auth/logout", AUTH),
     Route::new("GET", "/auth/me", AUTH),
+    Route::new("GET", "/products", PRODUCTS),
+    Route::new("POST", "/products", PRODUCTS),
+    Route::new("GET", "/products/{id}", PRODUCTS),
+    Route::new("PATCH", "/products/{id}", PRODUCTS),
+    Route::new("DELETE", "/products/{id}", PRODUCTS),
 ];
 
 /// The routes one function serves.

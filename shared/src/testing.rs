@@ -86,6 +86,39 @@ impl TestContext {
     }
 }
 
+impl TestContext {
+    /// A user of `role` written straight to the database (no Argon2 cost), with a live access
+    /// token. Partners get a partner profile. Returns (user id, access token).
+    pub async fn user(&self, role: crate::domain::auth::Role) -> (i64, String) {
+        use crate::domain::auth::Role;
+        let email = format!("{}-{}@kicksync.test", role, uuid::Uuid::new_v4().simple());
+        let inserted = sqlx::query(
+            "INSERT INTO users (email, password_hash, name, role) VALUES (?, 'not-a-hash', 'Test User', ?)",
+        )
+        .bind(&email)
+        .bind(role.as_str())
+        .execute(&self.platform.db)
+        .await
+        .expect("insert test user");
+        let id = i64::try_from(inserted.last_insert_id()).expect("id");
+        if role == Role::Partner {
+            sqlx::query(
+                "INSERT INTO partner_profiles (partner_id, business_name) VALUES (?, 'Test Shop')",
+            )
+            .bind(id)
+            .execute(&self.platform.db)
+            .await
+            .expect("insert partner profile");
+        }
+        let token = self
+            .platform
+            .tokens
+            .issue(id, role, chrono::Utc::now())
+            .expect("token");
+        (id, token)
+    }
+}
+
 impl Drop for TestContext {
     fn drop(&mut self) {
         let database = self.database.clone();

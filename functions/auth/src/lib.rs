@@ -20,14 +20,17 @@ use lambda_http::{Body, Request, Response, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use shared::{
     ApiError, Platform,
+    adapters::mysql::finish,
     adapters::redis::{RateDecision, RateLimiter, RefreshTokenStore, Rotation},
     auth::Principal,
     domain::auth::{
-        RefreshToken, Role, hash_password, normalize_email, validate_signup, verify_password,
+        NewAccount, RefreshToken, Role, hash_password, normalize_email, validate_signup,
+        verify_password,
     },
     error::{Problem, UniqueViolation},
     http::{client_ip, json, json_body, no_content, optional_json_body, respond, route_key},
 };
+use sqlx::{MySql, Transaction};
 use tokio::sync::OnceCell;
 use utoipa::{OpenApi, ToSchema};
 
@@ -137,26 +140,8 @@ async fn signup(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> 
     let password_hash = hash_blocking(account.password.clone()).await?;
 
     let mut tx = deps.platform.db.begin().await?;
-    let inserted =
-        sqlx::query("INSERT INTO users (email, password_hash, name, role) VALUES (?, ?, ?, ?)")
-            .bind(&account.email)
-            .bind(&password_hash)
-            .bind(&account.name)
-            .bind(account.role.as_str())
-            .execute(&mut *tx)
-            .await
-            .on_unique_violation(|| {
-                ApiError::conflict("EMAIL_TAKEN", "an account with this email already exists")
-            })?;
-    let id = i64::try_from(inserted.last_insert_id()).map_err(ApiError::internal)?;
-    if let Some(business_name) = &account.business_name {
-        sqlx::query("INSERT INTO partner_profiles (partner_id, business_name) VALUES (?, ?)")
-            .bind(id)
-            .bind(business_name)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
+    let result = insert_account(&mut tx, &account, &password_hash).await;
+    let id = finish(tx, result).await?;
     tracing::info!(user_id = id, role = %account.role, "account created");
     Ok(json(
         StatusCode::CREATED,
@@ -166,6 +151,34 @@ async fn signup(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> 
             role: account.role,
         },
     ))
+}
+
+/// The user row, and the partner profile for partners, in one transaction.
+async fn insert_account(
+    tx: &mut Transaction<'static, MySql>,
+    account: &NewAccount,
+    password_hash: &str,
+) -> Result<i64, ApiError> {
+    let inserted =
+        sqlx::query("INSERT INTO users (email, password_hash, name, role) VALUES (?, ?, ?, ?)")
+            .bind(&account.email)
+            .bind(password_hash)
+            .bind(&account.name)
+            .bind(account.role.as_str())
+            .execute(&mut **tx)
+            .await
+            .on_unique_violation(|| {
+                ApiError::conflict("EMAIL_TAKEN", "an account with this email already exists")
+            })?;
+    let id = i64::try_from(inserted.last_insert_id()).map_err(ApiError::internal)?;
+    if let Some(business_name) = &account.business_name {
+        sqlx::query("INSERT INTO partner_profiles (partner_id, business_name) VALUES (?, ?)")
+            .bind(id)
+            .bind(business_name)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(id)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

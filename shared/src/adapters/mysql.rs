@@ -4,12 +4,12 @@ use std::{str::FromStr, time::Duration};
 
 use secrecy::ExposeSecret;
 use sqlx::{
-    MySqlPool,
+    MySql, MySqlPool, Transaction,
     migrate::Migrator,
     mysql::{MySqlConnectOptions, MySqlPoolOptions},
 };
 
-use crate::config::Config;
+use crate::{config::Config, error::ApiError};
 
 /// The schema, embedded at compile time so every binary can migrate without the source tree.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -31,4 +31,25 @@ pub fn pool(config: &Config) -> Result<MySqlPool, sqlx::Error> {
 
 pub async fn migrate(pool: &MySqlPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await
+}
+
+/// Ends a transaction by its work's outcome: commit on `Ok`, roll back (before we answer) on an
+/// error, so a refused request never leaves rows locked or half-written. Usage:
+/// `let mut tx = db.begin().await?; let result = work(&mut tx).await; finish(tx, result).await`.
+pub async fn finish<T>(
+    tx: Transaction<'static, MySql>,
+    result: Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    match result {
+        Ok(value) => {
+            tx.commit().await?;
+            Ok(value)
+        }
+        Err(err) => {
+            if let Err(rollback) = tx.rollback().await {
+                tracing::warn!(%rollback, "rollback failed; the connection will be discarded");
+            }
+            Err(err)
+        }
+    }
 }
