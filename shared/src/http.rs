@@ -197,7 +197,7 @@ mod tests {
         builder.body(Body::from(body)).unwrap()
     }
 
-    fn code(err: ApiError) -> (u16, &'static str) {
+    fn code(err: &ApiError) -> (u16, &'static str) {
         (err.status().as_u16(), err.code())
     }
 
@@ -205,7 +205,7 @@ mod tests {
     fn malformed_json_is_400() {
         let err =
             json_body::<Signup>(&request(Some("application/json"), "{\"email\":")).unwrap_err();
-        assert_eq!(code(err), (400, "MALFORMED_JSON"));
+        assert_eq!(code(&err), (400, "MALFORMED_JSON"));
     }
 
     #[test]
@@ -235,22 +235,22 @@ mod tests {
     fn wrong_content_type_is_415() {
         let err = json_body::<Signup>(&request(Some("text/plain"), r#"{"email":"x","age":1}"#))
             .unwrap_err();
-        assert_eq!(code(err), (415, "UNSUPPORTED_MEDIA_TYPE"));
+        assert_eq!(code(&err), (415, "UNSUPPORTED_MEDIA_TYPE"));
         let err = json_body::<Signup>(&request(None, r#"{"email":"x","age":1}"#)).unwrap_err();
-        assert_eq!(code(err), (415, "UNSUPPORTED_MEDIA_TYPE"));
+        assert_eq!(code(&err), (415, "UNSUPPORTED_MEDIA_TYPE"));
     }
 
     #[test]
     fn oversized_body_is_413_before_parsing() {
         let huge = format!(r#"{{"email":"{}","age":1}}"#, "a".repeat(MAX_BODY_BYTES));
         let err = json_body::<Signup>(&request(Some("text/plain"), &huge)).unwrap_err();
-        assert_eq!(code(err), (413, "PAYLOAD_TOO_LARGE"));
+        assert_eq!(code(&err), (413, "PAYLOAD_TOO_LARGE"));
     }
 
     #[test]
     fn non_object_body_is_422() {
         let err = json_body::<Signup>(&request(Some("application/json"), "[1,2]")).unwrap_err();
-        assert_eq!(code(err), (422, "VALIDATION"));
+        assert_eq!(code(&err), (422, "VALIDATION"));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use lambda_http::{Body, Request, RequestExt};
+use lambda_http::{Body, Request, RequestExt, http};
 use sqlx::{Connection, Executor, MySqlConnection};
 
 use crate::{
@@ -127,16 +127,16 @@ impl Drop for TestContext {
         // with a runtime of its own, and leave the test's pool alone (closing it would need the
         // blocked runtime).
         let cleanup = std::thread::spawn(move || {
-            if let Ok(client) = redis::Client::open(redis_url()) {
-                if let Ok(mut connection) = client.get_connection() {
-                    let keys: Vec<String> = redis::cmd("KEYS")
-                        .arg(format!("{prefix}*"))
-                        .query(&mut connection)
-                        .unwrap_or_default();
-                    for chunk in keys.chunks(500) {
-                        let _: redis::RedisResult<()> =
-                            redis::cmd("DEL").arg(chunk).query(&mut connection);
-                    }
+            if let Ok(client) = redis::Client::open(redis_url())
+                && let Ok(mut connection) = client.get_connection()
+            {
+                let keys: Vec<String> = redis::cmd("KEYS")
+                    .arg(format!("{prefix}*"))
+                    .query(&mut connection)
+                    .unwrap_or_default();
+                for chunk in keys.chunks(500) {
+                    let _: redis::RedisResult<()> =
+                        redis::cmd("DEL").arg(chunk).query(&mut connection);
                 }
             }
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -224,7 +224,7 @@ impl ApiRequest {
 
     pub fn build(self) -> Request {
         let method = self.route_key.split(' ').next().unwrap_or("GET").to_owned();
-        let mut builder = lambda_http::http::request::Builder::new()
+        let mut builder = http::request::Builder::new()
             .method(method.as_str())
             .uri(format!("https://api.kicksync.test{}", self.path));
         for (name, value) in &self.headers {

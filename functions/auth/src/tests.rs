@@ -398,7 +398,7 @@ async fn garbage_refresh_tokens_are_401() {
         "",
         "nonsense",
         "abc.def",
-        &shared::domain::auth::RefreshToken::new_family().to_token_string(),
+        &RefreshToken::new_family().to_token_string(),
     ] {
         let response = app.refresh(token).await;
         assert_eq!(response.status(), 401, "{token}");

@@ -191,7 +191,7 @@ async fn create(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> 
     principal.require(&[Role::Partner])?;
     let body: NewProduct = json_body(req)?;
     let fields = validate_fields(
-        ProductFields {
+        &ProductFields {
             name: body.name,
             brand: body.brand,
             price: body.price,
@@ -283,7 +283,7 @@ async fn apply_update(
         stock: patch.stock.unwrap_or(current.stock),
         max_per_buyer: patch.max_per_buyer.unwrap_or(current.max_per_buyer),
     };
-    let fields = validate_fields(merged, Utc::now(), Some(current.release_at))
+    let fields = validate_fields(&merged, Utc::now(), Some(current.release_at))
         .map_err(ApiError::Validation)?;
     let sold = current.stock - current.stock_remaining;
     if fields.stock < sold {
