@@ -1,0 +1,99 @@
+//! The registry of Lambda functions the runner hosts.
+//!
+//! Each function's `Deps` is built once, from one [`Platform`], so every function shares the same
+//! MySQL pool and Redis connection, just as each Lambda binary builds its `Deps` once at cold
+//! start. The gateway calls [`Functions::dispatch`] with the function name from
+//! [`shared::routes::ROUTES`].
+//!
+//! # Adding a function
+//!
+//! 1. a field with its `Deps` in [`Functions`] and one line in [`Functions::new`];
+//! 2. one arm in [`Functions::dispatch`] (HTTP functions);
+//! 3. its `ApiDoc` in [`api_docs`] (HTTP functions);
+//! 4. its binding in [`Functions::schedules`] or [`Functions::queues`] (EventBridge and SQS
+//!    functions).
+//!
+//! The tests fail when step 2 or 3 is forgotten for a function named in the route table.
+
+use std::sync::Arc;
+
+use lambda_http::{Body, Request, Response, http::StatusCode};
+use shared::{Config, Platform, routes};
+use utoipa::OpenApi;
+
+use crate::{gateway::problem, queues::QueueBinding, schedules::ScheduleBinding};
+
+/// What the runner answers (500) when the route table names a function it does not host.
+pub const FUNCTION_NOT_REGISTERED: &str = "FUNCTION_NOT_REGISTERED";
+
+/// Every function's dependencies, built once and shared by all requests.
+#[derive(Debug)]
+pub struct Functions {
+    auth: auth::Deps,
+    products: products::Deps,
+}
+
+impl Functions {
+    pub fn new(platform: &Platform) -> Self {
+        Self {
+            auth: auth::Deps::new(platform),
+            products: products::Deps::new(platform),
+        }
+    }
+
+    /// Calls the handler of `function`, as Lambda would invoke that function with `req`.
+    pub async fn dispatch(&self, function: &str, req: Request) -> Response<Body> {
+        match function {
+            routes::AUTH => auth::handle(&self.auth, req).await,
+            routes::PRODUCTS => products::handle(&self.products, req).await,
+            other => problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                FUNCTION_NOT_REGISTERED,
+                &format!(
+                    "the route table names function `{other}`, which the local runner does not host"
+                ),
+            ),
+        }
+    }
+
+    /// The EventBridge schedules of the scheduled functions (`order-sweeper` and
+    /// `settlement-scheduler` bind here once they exist), as template.yaml declares them:
+    ///
+    /// ```ignore
+    /// let this = self.clone();
+    /// ScheduleBinding::new("order-sweeper", "rate(1 minute)", "UTC", Arc::new(move |event| {
+    ///     let this = this.clone();
+    ///     async move { order_sweeper::handle(&this.order_sweeper, event).await }.boxed()
+    /// }))
+    /// ```
+    pub fn schedules(self: &Arc<Self>) -> Vec<ScheduleBinding> {
+        Vec::new()
+    }
+
+    /// The SQS queues of the queue-triggered functions (`settlement-worker` binds here once it
+    /// exists, with the queue URL from `config.aws.settlement_queue_url`).
+    pub fn queues(self: &Arc<Self>, _config: &Config) -> Vec<QueueBinding> {
+        Vec::new()
+    }
+}
+
+/// The OpenAPI document of every HTTP function, merged into one by [`crate::docs`].
+pub fn api_docs() -> Vec<utoipa::openapi::OpenApi> {
+    vec![auth::ApiDoc::openapi(), products::ApiDoc::openapi()]
+}
+
+/// The gateway's view of the registry: tests put a fake function behind the real gateway.
+pub trait Dispatch: Send + Sync + 'static {
+    fn dispatch(&self, function: &str, req: Request)
+    -> impl Future<Output = Response<Body>> + Send;
+}
+
+impl Dispatch for Functions {
+    fn dispatch(
+        &self,
+        function: &str,
+        req: Request,
+    ) -> impl Future<Output = Response<Body>> + Send {
+        Functions::dispatch(self, function, req)
+    }
+}

@@ -1,0 +1,20 @@
+//! `kicksync-local`: run KickSync's Lambda handlers on a laptop. See the crate docs of
+//! `kicksync_local` for how the runner is put together.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use kicksync_local::cli::{self, Cli};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    shared::telemetry::init_local();
+    match cli::run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // `{:#}` prints the whole chain of causes on one line, without a backtrace.
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
