@@ -269,12 +269,7 @@ async fn apply_update(
     id: i64,
     patch: ProductUpdate,
 ) -> Result<(), ApiError> {
-    let current = store::find_for_update(tx, id)
-        .await?
-        .ok_or(ApiError::NotFound {
-            code: "PRODUCT_NOT_FOUND",
-        })?;
-    ensure_may_edit(principal, &current)?;
+    let current = lock_editable(tx, principal, id).await?;
     let merged = ProductFields {
         name: patch.name.unwrap_or_else(|| current.name.clone()),
         brand: patch.brand.unwrap_or_else(|| current.brand.clone()),
@@ -301,12 +296,7 @@ async fn apply_delete(
     principal: &Principal,
     id: i64,
 ) -> Result<(), ApiError> {
-    let current = store::find_for_update(tx, id)
-        .await?
-        .ok_or(ApiError::NotFound {
-            code: "PRODUCT_NOT_FOUND",
-        })?;
-    ensure_may_edit(principal, &current)?;
+    let current = lock_editable(tx, principal, id).await?;
     if store::ever_ordered(tx, id).await? {
         return Err(product_in_use());
     }
@@ -330,10 +320,20 @@ fn product_in_use() -> ApiError {
     )
 }
 
-/// Partners edit their own products; admins any.
-fn ensure_may_edit(principal: &Principal, product: &Product) -> Result<(), ApiError> {
+/// Locks the product for the rest of the transaction: 404 if it does not exist, 403 unless the
+/// caller owns it (partners) or is an admin.
+async fn lock_editable(
+    tx: &mut Transaction<'static, MySql>,
+    principal: &Principal,
+    id: i64,
+) -> Result<Product, ApiError> {
+    let product = store::find_for_update(tx, id)
+        .await?
+        .ok_or(ApiError::NotFound {
+            code: "PRODUCT_NOT_FOUND",
+        })?;
     if principal.role == Role::Admin || product.partner_id == principal.user_id {
-        Ok(())
+        Ok(product)
     } else {
         Err(ApiError::Forbidden)
     }
