@@ -23,7 +23,7 @@ use lambda_http::{
 use serde::Deserialize;
 use shared::{
     ApiError, Platform,
-    adapters::{mysql::finish, redis::ProductPageCache},
+    adapters::{mysql::finish, redis::ProductPageCache, stock::StockReservations},
     auth::Principal,
     domain::{
         auth::Role,
@@ -49,6 +49,7 @@ const REBUILD_POLL_INTERVAL: Duration = Duration::from_millis(20);
 pub struct Deps {
     platform: Platform,
     cache: ProductPageCache,
+    reservations: StockReservations,
 }
 
 impl Deps {
@@ -57,6 +58,7 @@ impl Deps {
         Self {
             platform: platform.clone(),
             cache: ProductPageCache::new(platform.redis.clone(), ttl),
+            reservations: StockReservations::new(platform.redis.clone()),
         }
     }
 }
@@ -239,6 +241,7 @@ async fn update(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> 
     let mut tx = deps.platform.db.begin().await?;
     let result = apply_update(&mut tx, &principal, id, patch).await;
     finish(tx, result).await?;
+    forget_stock_facts(deps, id).await;
     evict(deps).await;
     let product = store::find(&deps.platform.db, id)
         .await?
@@ -259,6 +262,7 @@ async fn delete(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> 
     let mut tx = deps.platform.db.begin().await?;
     let result = apply_delete(&mut tx, &principal, id).await;
     finish(tx, result).await?;
+    forget_stock_facts(deps, id).await;
     evict(deps).await;
     Ok(no_content())
 }
@@ -296,7 +300,7 @@ async fn apply_delete(
     principal: &Principal,
     id: i64,
 ) -> Result<(), ApiError> {
-    let current = lock_editable(tx, principal, id).await?;
+    lock_editable(tx, principal, id).await?;
     if store::ever_ordered(tx, id).await? {
         return Err(product_in_use());
     }
@@ -336,6 +340,14 @@ async fn lock_editable(
         Ok(product)
     } else {
         Err(ApiError::Forbidden)
+    }
+}
+
+/// The orders function keeps a product's price, release time, limit and stock in Redis for
+/// checkout; after an edit it must read them afresh from MySQL.
+async fn forget_stock_facts(deps: &Deps, id: i64) {
+    if let Err(err) = deps.reservations.forget(id).await {
+        tracing::warn!(%err, product_id = id, "could not drop the product's checkout facts from Redis");
     }
 }
 

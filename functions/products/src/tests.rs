@@ -668,3 +668,36 @@ async fn api_gateway_sample_events_flow_through_the_handler() {
     assert_eq!(detail.status(), 200);
     assert_eq!(body_json(&detail)["id"], 1);
 }
+
+#[tokio::test]
+async fn an_edit_makes_checkout_reload_the_products_facts() {
+    let app = App::new().await;
+    let (_, token) = app.ctx.user(Role::Partner).await;
+    let id = body_json(&app.create(&token, &new_product()).await)["id"]
+        .as_i64()
+        .unwrap();
+    let reservations =
+        StockReservations::new(app.ctx.platform.redis.clone());
+    let facts = shared::adapters::stock::StockFacts {
+        remaining: 100,
+        release_at: Utc::now(),
+        max_per_buyer: 1,
+        price: 219_000,
+        partner_id: 1,
+    };
+    reservations.load(id, &facts).await.unwrap();
+    let patch = ApiRequest::new("PATCH /products/{id}")
+        .path_param("id", &id.to_string())
+        .bearer(&token);
+    assert_eq!(
+        app.call(patch.json(&json!({"price": 189000})))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        reservations.remaining(id).await.unwrap(),
+        None,
+        "checkout facts dropped"
+    );
+}

@@ -1,0 +1,20 @@
+//! The `order-sweeper` Lambda binary (EventBridge `rate(1 minute)`).
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use shared::{Config, Platform, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init_lambda();
+    let platform = Platform::new(Config::from_env()?)?;
+    let deps = &order_sweeper::Deps::new(&platform);
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<EventBridgeEvent>| async move {
+            order_sweeper::handle(deps, event.payload)
+                .await
+                .map_err(Error::from)
+        },
+    ))
+    .await
+}

@@ -1,0 +1,163 @@
+//! The sweeper against real MariaDB and Redis.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use shared::{domain::auth::Role, testing::TestContext};
+
+use super::*;
+
+fn scheduled_event() -> EventBridgeEvent {
+    serde_json::from_str(include_str!("../../../events/order-sweeper/scheduled.json")).unwrap()
+}
+
+/// An order of one unit of `product`, written as checkout writes it (stock taken, limit counted).
+async fn order(
+    ctx: &TestContext,
+    product: i64,
+    partner: i64,
+    status: &str,
+    expires_in_secs: i64,
+    shipped_days_ago: i64,
+) -> i64 {
+    let db = &ctx.platform.db;
+    let (buyer, _) = ctx.user(Role::Buyer).await;
+    let payment = format!("pay_{}", uuid_like(buyer));
+    sqlx::query("INSERT INTO payments (id, buyer_id, amount, status, idempotency_key, request_hash, expires_at) \
+                 VALUES (?, ?, 100000, 'PENDING', 'sweeper-key-1', REPEAT('0', 64), UTC_TIMESTAMP(6))")
+        .bind(&payment).bind(buyer).execute(db).await.unwrap();
+    let inserted = sqlx::query("INSERT INTO orders (payment_id, buyer_id, partner_id, status, amount, expires_at, shipped_at) \
+                 VALUES (?, ?, ?, ?, 100000, UTC_TIMESTAMP(6) + INTERVAL ? SECOND, UTC_TIMESTAMP(6) - INTERVAL ? DAY)")
+        .bind(&payment).bind(buyer).bind(partner).bind(status).bind(expires_in_secs).bind(shipped_days_ago)
+        .execute(db).await.unwrap();
+    let id = i64::try_from(inserted.last_insert_id()).unwrap();
+    sqlx::query("INSERT INTO order_items (order_id, product_id, quantity, unit_price) VALUES (?, ?, 1, 100000)")
+        .bind(id).bind(product).execute(db).await.unwrap();
+    sqlx::query("UPDATE products SET stock_remaining = stock_remaining - 1 WHERE id = ?")
+        .bind(product)
+        .execute(db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO buyer_product_purchases (buyer_id, product_id, quantity) VALUES (?, ?, 1)",
+    )
+    .bind(buyer)
+    .bind(product)
+    .execute(db)
+    .await
+    .unwrap();
+    id
+}
+
+fn uuid_like(seed: i64) -> String {
+    format!("{seed:032}")
+}
+
+async fn status_of(ctx: &TestContext, order: i64) -> String {
+    let (status,): (String,) = sqlx::query_as("SELECT status FROM orders WHERE id = ?")
+        .bind(order)
+        .fetch_one(&ctx.platform.db)
+        .await
+        .unwrap();
+    status
+}
+
+async fn setup() -> (TestContext, i64, i64) {
+    let ctx = TestContext::new().await;
+    let (partner, _) = ctx.user(Role::Partner).await;
+    let inserted = sqlx::query("INSERT INTO products (partner_id, name, brand, price, release_at, stock, stock_remaining, max_per_buyer) \
+                 VALUES (?, 'Yeezy Boost 350 V2', 'adidas', 100000, UTC_TIMESTAMP(6), 10, 10, 1)")
+        .bind(partner).execute(&ctx.platform.db).await.unwrap();
+    (
+        ctx,
+        partner,
+        i64::try_from(inserted.last_insert_id()).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_sweep_expires_due_orders_and_returns_their_units() {
+    let (ctx, partner, product) = setup().await;
+    let due = order(&ctx, product, partner, "PENDING_PAYMENT", -5, 0).await;
+    let not_yet = order(&ctx, product, partner, "PENDING_PAYMENT", 300, 0).await;
+    let paid = order(&ctx, product, partner, "PAID", -5, 0).await;
+    let deps = Deps::new(&ctx.platform);
+
+    let report = handle(&deps, scheduled_event()).await.unwrap();
+    assert_eq!(
+        report,
+        SweepReport {
+            expired: 1,
+            confirmed: 0
+        }
+    );
+    assert_eq!(status_of(&ctx, due).await, "EXPIRED");
+    assert_eq!(status_of(&ctx, not_yet).await, "PENDING_PAYMENT");
+    assert_eq!(status_of(&ctx, paid).await, "PAID");
+    let (left,): (i32,) = sqlx::query_as("SELECT stock_remaining FROM products WHERE id = ?")
+        .bind(product)
+        .fetch_one(&ctx.platform.db)
+        .await
+        .unwrap();
+    assert_eq!(left, 8, "one of three units came back");
+
+    // A second sweep finds nothing more to do: units come back once.
+    let again = handle(&deps, scheduled_event()).await.unwrap();
+    assert_eq!(
+        again,
+        SweepReport {
+            expired: 0,
+            confirmed: 0
+        }
+    );
+    let (left,): (i32,) = sqlx::query_as("SELECT stock_remaining FROM products WHERE id = ?")
+        .bind(product)
+        .fetch_one(&ctx.platform.db)
+        .await
+        .unwrap();
+    assert_eq!(left, 8);
+}
+
+#[tokio::test]
+async fn overlapping_sweeps_return_each_unit_once() {
+    let (ctx, partner, product) = setup().await;
+    for _ in 0..8 {
+        order(&ctx, product, partner, "PENDING_PAYMENT", -5, 0).await;
+    }
+    let first = Deps::new(&ctx.platform);
+    let second = Deps::new(&ctx.platform);
+    let (a, b) = tokio::join!(
+        handle(&first, scheduled_event()),
+        handle(&second, scheduled_event())
+    );
+    assert_eq!(a.unwrap().expired + b.unwrap().expired, 8);
+    let (left,): (i32,) = sqlx::query_as("SELECT stock_remaining FROM products WHERE id = ?")
+        .bind(product)
+        .fetch_one(&ctx.platform.db)
+        .await
+        .unwrap();
+    assert_eq!(left, 10);
+}
+
+#[tokio::test]
+async fn shipped_orders_are_confirmed_after_a_week() {
+    let (ctx, partner, product) = setup().await;
+    let old = order(&ctx, product, partner, "SHIPPED", 0, 8).await;
+    let recent = order(&ctx, product, partner, "SHIPPED", 0, 2).await;
+    let deps = Deps::new(&ctx.platform);
+    let report = handle(&deps, scheduled_event()).await.unwrap();
+    assert_eq!(
+        report,
+        SweepReport {
+            expired: 0,
+            confirmed: 1
+        }
+    );
+    assert_eq!(status_of(&ctx, old).await, "CONFIRMED");
+    assert_eq!(status_of(&ctx, recent).await, "SHIPPED");
+    let (confirmed_at,): (Option<chrono::DateTime<Utc>>,) =
+        sqlx::query_as("SELECT confirmed_at FROM orders WHERE id = ?")
+            .bind(old)
+            .fetch_one(&ctx.platform.db)
+            .await
+            .unwrap();
+    assert!(confirmed_at.is_some());
+}

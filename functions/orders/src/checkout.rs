@@ -1,0 +1,544 @@
+//! `POST /orders`: the drop.
+//!
+//! Thousands of buyers hit one product in the same second. The answer to "is there a unit?" comes
+//! from one Redis script per product ([`StockReservations`]); only buyers who got units go on to
+//! MySQL, where a guarded update (never below zero) and the purchase-limit row make it exact, and
+//! one transaction writes the payment, one order per partner, their lines and the idempotency key.
+//! Anything failing after a reservation gives the units back. With Redis down, the same
+//! transaction runs alone, locking the product rows: slower, still exact.
+//!
+//! The comparison strategy (`STOCK_STRATEGY=lock`) does what the system we replace did: a
+//! per-product Redis lock around that MySQL transaction.
+
+use chrono::{DateTime, Utc};
+use lambda_http::{Body, Request, Response, http::StatusCode};
+use serde::{Deserialize, Serialize};
+use shared::{
+    ApiError,
+    adapters::stock::{HeldLock, Reservation, StockFacts},
+    config::StockStrategy,
+    domain::{
+        auth::Role,
+        order::{
+            CheckoutItem, PricedItem, is_valid_idempotency_key, request_fingerprint,
+            split_by_partner, validate_items,
+        },
+    },
+    error::UniqueViolation,
+    http::{header_str, json_body, json_bytes, json_raw},
+};
+use sqlx::{MySql, Transaction};
+use utoipa::ToSchema;
+
+use crate::{Deps, store};
+
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutRequest {
+    items: Vec<CheckoutItem>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CheckoutResponse {
+    /// The PortOne paymentId to pay with; one payment covers every order below.
+    pub payment_id: String,
+    pub amount: i64,
+    /// Unpaid orders expire then, and their units return to stock.
+    pub expires_at: DateTime<Utc>,
+    pub orders: Vec<CheckoutOrder>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CheckoutOrder {
+    pub id: i64,
+    pub partner_id: i64,
+    pub status: String,
+    pub amount: i64,
+    pub items: Vec<CheckoutLine>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CheckoutLine {
+    pub product_id: i64,
+    pub quantity: i32,
+    pub unit_price: i64,
+}
+
+/// Why the order transaction did not commit.
+enum WriteError {
+    Refused(ApiError),
+    /// Another request of this buyer committed the same idempotency key first.
+    KeyTaken,
+}
+
+impl From<sqlx::Error> for WriteError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Refused(ApiError::Database(err))
+    }
+}
+
+impl From<ApiError> for WriteError {
+    fn from(err: ApiError) -> Self {
+        Self::Refused(err)
+    }
+}
+
+/// A validated checkout request.
+struct Attempt<'a> {
+    buyer_id: i64,
+    key: &'a str,
+    fingerprint: String,
+    items: Vec<CheckoutItem>,
+    now: DateTime<Utc>,
+}
+
+#[utoipa::path(post, path = "/orders", tag = "orders", request_body = CheckoutRequest,
+    params(("Idempotency-Key" = String, Header, description = "8 to 128 printable ASCII characters, unique per checkout")),
+    security(("bearer" = [])),
+    responses((status = 201, body = CheckoutResponse),
+        (status = 400, description = "IDEMPOTENCY_KEY_REQUIRED", body = shared::error::Problem),
+        (status = 404, description = "PRODUCT_NOT_FOUND", body = shared::error::Problem),
+        (status = 409, description = "SOLD_OUT, INSUFFICIENT_STOCK, PURCHASE_LIMIT or NOT_ON_SALE", body = shared::error::Problem),
+        (status = 422, description = "VALIDATION, or IDEMPOTENCY_KEY_REUSED with another body", body = shared::error::Problem),
+        (status = 429, description = "RATE_LIMITED", body = shared::error::Problem)))]
+pub(crate) async fn checkout(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
+    let principal = deps.platform.authenticator.authenticate(req).await?;
+    principal.require(&[Role::Buyer])?;
+    crate::enforce_checkout_limit(deps, principal.user_id).await?;
+    let key = header_str(req.headers(), IDEMPOTENCY_KEY_HEADER).ok_or_else(|| {
+        ApiError::bad_request("IDEMPOTENCY_KEY_REQUIRED", "send an Idempotency-Key header")
+    })?;
+    if !is_valid_idempotency_key(key) {
+        return Err(ApiError::bad_request(
+            "IDEMPOTENCY_KEY_REQUIRED",
+            "Idempotency-Key must be 8 to 128 printable ASCII characters",
+        ));
+    }
+    let body: CheckoutRequest = json_body(req)?;
+    let items = validate_items(&body.items).map_err(ApiError::Validation)?;
+    let attempt = Attempt {
+        buyer_id: principal.user_id,
+        key,
+        fingerprint: request_fingerprint(&items),
+        items,
+        now: Utc::now(),
+    };
+
+    if let Some(replay) = replay_if_used(deps, &attempt).await? {
+        return Ok(replay);
+    }
+    let written = match deps.platform.config.orders.stock_strategy {
+        StockStrategy::Reservation => with_reservations(deps, &attempt).await,
+        StockStrategy::Lock => with_product_locks(deps, &attempt).await,
+    };
+    match written {
+        Ok((response, sold_out)) => {
+            deps.markers.remember(attempt.buyer_id, attempt.key).await;
+            if sold_out {
+                crate::evict_product_page(deps).await;
+            }
+            Ok(json_raw(StatusCode::CREATED, response))
+        }
+        Err(WriteError::KeyTaken) => replay_if_used_in_mysql(deps, &attempt)
+            .await?
+            .ok_or_else(|| ApiError::internal("idempotency key taken but no checkout found")),
+        Err(WriteError::Refused(err)) => Err(err),
+    }
+}
+
+/// The same key again: the first answer for the same items, 422 for different ones.
+async fn replay_if_used(
+    deps: &Deps,
+    attempt: &Attempt<'_>,
+) -> Result<Option<Response<Body>>, ApiError> {
+    if deps
+        .markers
+        .certainly_unused(attempt.buyer_id, attempt.key)
+        .await
+    {
+        return Ok(None);
+    }
+    replay_if_used_in_mysql(deps, attempt).await
+}
+
+async fn replay_if_used_in_mysql(
+    deps: &Deps,
+    attempt: &Attempt<'_>,
+) -> Result<Option<Response<Body>>, ApiError> {
+    let Some((fingerprint, body)) =
+        store::prior_checkout(&deps.platform.db, attempt.buyer_id, attempt.key).await?
+    else {
+        return Ok(None);
+    };
+    if fingerprint != attempt.fingerprint {
+        return Err(ApiError::Validation(vec![shared::error::FieldError::new(
+            "Idempotency-Key",
+            "was already used for a different checkout (IDEMPOTENCY_KEY_REUSED)",
+        )]));
+    }
+    let body = body.ok_or_else(|| ApiError::internal("checkout stored without its answer"))?;
+    Ok(Some(json_raw(StatusCode::CREATED, body.into_bytes())))
+}
+
+/// Our strategy: reserve in Redis, then write in MySQL; Redis trouble falls back to MySQL alone.
+async fn with_reservations(
+    deps: &Deps,
+    attempt: &Attempt<'_>,
+) -> Result<(Vec<u8>, bool), WriteError> {
+    let reserved = match reserve_all(deps, attempt).await {
+        Ok(reserved) => reserved,
+        Err(Reserve::Refused(err)) => return Err(WriteError::Refused(err)),
+        Err(Reserve::RedisDown(err)) => {
+            tracing::warn!(%err, "Redis unavailable; checkout through MySQL alone");
+            return with_mysql_only(deps, attempt).await;
+        }
+    };
+    let priced: Vec<PricedItem> = reserved
+        .iter()
+        .map(|(item, facts)| PricedItem {
+            product_id: item.product_id,
+            partner_id: facts.partner_id,
+            quantity: item.quantity,
+            unit_price: facts.price,
+        })
+        .collect();
+    let limits: Vec<i64> = reserved
+        .iter()
+        .map(|(_, facts)| facts.max_per_buyer)
+        .collect();
+
+    let mut tx = deps.platform.db.begin().await.map_err(WriteError::from)?;
+    let result = write_checkout(&mut tx, deps, attempt, &priced, &limits).await;
+    let committed = match result {
+        Ok(written) => tx
+            .commit()
+            .await
+            .map(|()| written)
+            .map_err(WriteError::from),
+        Err(err) => {
+            let _ = tx.rollback().await;
+            Err(err)
+        }
+    };
+    if committed.is_err() {
+        give_back(deps, &reserved).await;
+        if let Err(WriteError::Refused(ApiError::Conflict {
+            code: "INSUFFICIENT_STOCK" | "SOLD_OUT",
+            ..
+        })) = &committed
+        {
+            // Redis said yes where MySQL said no: its counters drifted; reload them next time.
+            for (item, _) in &reserved {
+                let _ = deps.reservations.forget(item.product_id).await;
+            }
+        }
+    }
+    committed
+}
+
+enum Reserve {
+    Refused(ApiError),
+    RedisDown(redis::RedisError),
+}
+
+/// Takes every item's units in Redis, in product id order, or none of them.
+async fn reserve_all(
+    deps: &Deps,
+    attempt: &Attempt<'_>,
+) -> Result<Vec<(CheckoutItem, StockFacts)>, Reserve> {
+    let mut taken: Vec<(CheckoutItem, StockFacts)> = Vec::with_capacity(attempt.items.len());
+    for item in &attempt.items {
+        match reserve_one(deps, *item, attempt.now).await {
+            Ok(facts) => taken.push((*item, facts)),
+            Err(err) => {
+                give_back(deps, &taken).await;
+                return Err(err);
+            }
+        }
+    }
+    Ok(taken)
+}
+
+async fn reserve_one(
+    deps: &Deps,
+    item: CheckoutItem,
+    now: DateTime<Utc>,
+) -> Result<StockFacts, Reserve> {
+    let reservations = &deps.reservations;
+    let mut outcome = reservations
+        .reserve(item.product_id, item.quantity, now)
+        .await
+        .map_err(Reserve::RedisDown)?;
+    if outcome == Reservation::NotLoaded {
+        let facts = store::product_facts(&deps.platform.db, item.product_id)
+            .await
+            .map_err(|err| Reserve::Refused(err.into()))?
+            .ok_or(Reserve::Refused(product_not_found()))?;
+        reservations
+            .load(item.product_id, &stock_facts(&facts))
+            .await
+            .map_err(Reserve::RedisDown)?;
+        outcome = reservations
+            .reserve(item.product_id, item.quantity, now)
+            .await
+            .map_err(Reserve::RedisDown)?;
+    }
+    match outcome {
+        Reservation::Reserved(facts) => Ok(facts),
+        Reservation::Insufficient { remaining } => Err(Reserve::Refused(out_of_stock(remaining))),
+        Reservation::NotOnSale => Err(Reserve::Refused(not_on_sale())),
+        Reservation::OverLimit { max_per_buyer } => {
+            Err(Reserve::Refused(over_limit(max_per_buyer)))
+        }
+        Reservation::NotLoaded => Err(Reserve::Refused(ApiError::internal(
+            "stock counter would not load",
+        ))),
+    }
+}
+
+async fn give_back(deps: &Deps, taken: &[(CheckoutItem, StockFacts)]) {
+    for (item, _) in taken {
+        if let Err(err) = deps
+            .reservations
+            .release(item.product_id, item.quantity)
+            .await
+        {
+            // The counter is now lower than MySQL's; forgetting it makes the next checkout reload it.
+            tracing::warn!(%err, product_id = item.product_id, "could not give units back to Redis");
+            let _ = deps.reservations.forget(item.product_id).await;
+        }
+    }
+}
+
+/// MySQL alone: lock the product rows, check everything there, write.
+async fn with_mysql_only(
+    deps: &Deps,
+    attempt: &Attempt<'_>,
+) -> Result<(Vec<u8>, bool), WriteError> {
+    let mut tx = deps.platform.db.begin().await.map_err(WriteError::from)?;
+    let result = checked_in_mysql(&mut tx, deps, attempt).await;
+    match result {
+        Ok(written) => tx
+            .commit()
+            .await
+            .map(|()| written)
+            .map_err(WriteError::from),
+        Err(err) => {
+            let _ = tx.rollback().await;
+            Err(err)
+        }
+    }
+}
+
+async fn checked_in_mysql(
+    tx: &mut Transaction<'static, MySql>,
+    deps: &Deps,
+    attempt: &Attempt<'_>,
+) -> Result<(Vec<u8>, bool), WriteError> {
+    let ids: Vec<i64> = attempt.items.iter().map(|item| item.product_id).collect();
+    let facts = store::lock_product_facts(tx, &ids).await?;
+    let mut priced = Vec::with_capacity(attempt.items.len());
+    let mut limits = Vec::with_capacity(attempt.items.len());
+    for item in &attempt.items {
+        let product = facts
+            .iter()
+            .find(|facts| facts.id == item.product_id)
+            .ok_or(WriteError::Refused(product_not_found()))?;
+        if attempt.now < product.release_at {
+            return Err(WriteError::Refused(not_on_sale()));
+        }
+        if item.quantity > product.max_per_buyer {
+            return Err(WriteError::Refused(over_limit(
+                product.max_per_buyer.into(),
+            )));
+        }
+        if product.stock_remaining < item.quantity {
+            return Err(WriteError::Refused(out_of_stock(
+                product.stock_remaining.into(),
+            )));
+        }
+        priced.push(PricedItem {
+            product_id: item.product_id,
+            partner_id: product.partner_id,
+            quantity: item.quantity,
+            unit_price: product.price,
+        });
+        limits.push(i64::from(product.max_per_buyer));
+    }
+    let written = write_checkout(tx, deps, attempt, &priced, &limits).await?;
+    // Keep a loaded Redis counter in step (it was not consulted, so it still counts these units).
+    for item in &priced {
+        if let Err(err) = deps.reservations.forget(item.product_id).await {
+            tracing::debug!(%err, "Redis still unavailable");
+        }
+    }
+    Ok(written)
+}
+
+/// The replaced system's way: per-product locks (ascending id), then the MySQL-only checkout.
+async fn with_product_locks(
+    deps: &Deps,
+    attempt: &Attempt<'_>,
+) -> Result<(Vec<u8>, bool), WriteError> {
+    let orders = &deps.platform.config.orders;
+    let mut held: Vec<HeldLock> = Vec::with_capacity(attempt.items.len());
+    let mut outcome = None;
+    for item in &attempt.items {
+        match deps
+            .locks
+            .acquire(item.product_id, orders.lock_wait, orders.lock_lease)
+            .await
+        {
+            Ok(Some(lock)) => held.push(lock),
+            Ok(None) => {
+                outcome = Some(Err(WriteError::Refused(ApiError::conflict(
+                    "LOCK_TIMEOUT",
+                    "too many buyers at once; please retry",
+                ))));
+                break;
+            }
+            Err(err) => {
+                outcome = Some(Err(WriteError::Refused(err.into())));
+                break;
+            }
+        }
+    }
+    let outcome = match outcome {
+        Some(refused) => refused,
+        None => with_mysql_only(deps, attempt).await,
+    };
+    for lock in held {
+        if let Err(err) = deps.locks.release(lock).await {
+            tracing::warn!(%err, "could not release a product lock; its lease will");
+        }
+    }
+    outcome
+}
+
+/// One transaction: guarded stock updates, purchase limits, the payment with the idempotency key,
+/// one order per partner. Returns the response bytes and whether a product sold out.
+async fn write_checkout(
+    tx: &mut Transaction<'static, MySql>,
+    deps: &Deps,
+    attempt: &Attempt<'_>,
+    priced: &[PricedItem],
+    limits: &[i64],
+) -> Result<(Vec<u8>, bool), WriteError> {
+    for (item, limit) in priced.iter().zip(limits) {
+        if !store::take_stock(tx, item.product_id, item.quantity).await? {
+            let left = store::stock_left(tx, &[item.product_id]).await?;
+            let remaining = left.first().map_or(0, |(_, left)| i64::from(*left));
+            return Err(WriteError::Refused(out_of_stock(remaining)));
+        }
+        let holding =
+            store::add_to_purchases(tx, attempt.buyer_id, item.product_id, item.quantity).await?;
+        if i64::from(holding) > *limit {
+            return Err(WriteError::Refused(over_limit(*limit)));
+        }
+    }
+    let payment_id = format!("pay_{}", uuid::Uuid::now_v7().simple());
+    let expires_at = attempt.now
+        + chrono::Duration::from_std(deps.platform.config.orders.payment_timeout)
+            .unwrap_or_else(|_| chrono::Duration::minutes(10));
+    let partner_orders = split_by_partner(priced);
+    let amount: i64 = partner_orders.iter().map(|order| order.amount).sum();
+    let payment = store::NewPayment {
+        id: &payment_id,
+        buyer_id: attempt.buyer_id,
+        amount,
+        idempotency_key: attempt.key,
+        request_hash: &attempt.fingerprint,
+        expires_at,
+    };
+    match store::insert_payment(tx, &payment)
+        .await
+        .on_unique_violation(|| ApiError::conflict("KEY_TAKEN", ""))
+    {
+        Ok(()) => {}
+        Err(ApiError::Conflict {
+            code: "KEY_TAKEN", ..
+        }) => return Err(WriteError::KeyTaken),
+        Err(err) => return Err(WriteError::Refused(err)),
+    }
+    let mut orders = Vec::with_capacity(partner_orders.len());
+    for order in &partner_orders {
+        let id = store::insert_order(
+            tx,
+            &payment_id,
+            attempt.buyer_id,
+            order.partner_id,
+            order.amount,
+            expires_at,
+            &order.items,
+        )
+        .await?;
+        orders.push(CheckoutOrder {
+            id,
+            partner_id: order.partner_id,
+            status: "PENDING_PAYMENT".to_owned(),
+            amount: order.amount,
+            items: order
+                .items
+                .iter()
+                .map(|item| CheckoutLine {
+                    product_id: item.product_id,
+                    quantity: item.quantity,
+                    unit_price: item.unit_price,
+                })
+                .collect(),
+        });
+    }
+    let body = json_bytes(&CheckoutResponse {
+        payment_id: payment_id.clone(),
+        amount,
+        expires_at,
+        orders,
+    });
+    store::save_checkout_response(tx, &payment_id, &body).await?;
+    let ids: Vec<i64> = priced.iter().map(|item| item.product_id).collect();
+    let sold_out = store::stock_left(tx, &ids)
+        .await?
+        .iter()
+        .any(|(_, left)| *left == 0);
+    Ok((body, sold_out))
+}
+
+fn stock_facts(facts: &store::ProductFacts) -> StockFacts {
+    StockFacts {
+        remaining: facts.stock_remaining.into(),
+        release_at: facts.release_at,
+        max_per_buyer: facts.max_per_buyer.into(),
+        price: facts.price,
+        partner_id: facts.partner_id,
+    }
+}
+
+fn product_not_found() -> ApiError {
+    ApiError::NotFound {
+        code: "PRODUCT_NOT_FOUND",
+    }
+}
+
+fn out_of_stock(remaining: i64) -> ApiError {
+    if remaining <= 0 {
+        ApiError::conflict("SOLD_OUT", "this product is sold out")
+    } else {
+        ApiError::conflict(
+            "INSUFFICIENT_STOCK",
+            format!("only {remaining} units are left"),
+        )
+    }
+}
+
+fn not_on_sale() -> ApiError {
+    ApiError::conflict("NOT_ON_SALE", "this product is not released yet")
+}
+
+fn over_limit(max_per_buyer: i64) -> ApiError {
+    ApiError::conflict(
+        "PURCHASE_LIMIT",
+        format!("at most {max_per_buyer} units of this product per buyer"),
+    )
+}

@@ -1,0 +1,329 @@
+//! The `orders` function: the drop (checkout), order history, and each order's life after it.
+//!
+//! - `POST /orders`: see [`checkout`]. One payment, one order per partner, all or nothing.
+//! - `GET /orders`, `GET /orders/{id}`: the buyer's own orders, newest first.
+//! - `GET /partner/orders?status=`: the partner's own orders.
+//! - `POST /orders/{id}/cancel` (buyer): an unpaid order is cancelled and its units return.
+//! - `POST /partner/orders/{id}/ship` (partner): PAID → SHIPPED.
+//! - `POST /orders/{id}/confirm` (buyer): SHIPPED → CONFIRMED; settlement counts it on that day.
+//!
+//! Acting on someone else's order answers 404, never 403, so order ids reveal nothing. An
+//! impossible status change is 409 `INVALID_STATE`. [`lifecycle`] holds the stock-returning
+//! transitions that the `order-sweeper` function shares.
+
+mod checkout;
+pub mod lifecycle;
+mod markers;
+mod store;
+
+use std::time::Duration;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::Utc;
+use lambda_http::{Body, Request, Response, http::StatusCode};
+use serde::Serialize;
+use shared::{
+    ApiError, Platform,
+    adapters::{
+        mysql::finish,
+        redis::{ProductPageCache, RateDecision, RateLimiter},
+        stock::{ProductLocks, StockReservations},
+    },
+    domain::{auth::Role, order::OrderStatus},
+    error::Problem,
+    http::{json, path_param, query_param, respond, route_key},
+};
+use utoipa::{OpenApi, ToSchema};
+
+pub use checkout::{CheckoutLine, CheckoutOrder, CheckoutRequest, CheckoutResponse};
+pub use store::{Order, OrderItem};
+
+use crate::store::Owner;
+
+/// Checkout attempts are counted per buyer in windows of this length.
+const CHECKOUT_WINDOW: Duration = Duration::from_secs(60);
+/// Orders per page of a history.
+const PAGE_SIZE: i64 = 20;
+
+#[derive(Debug)]
+pub struct Deps {
+    platform: Platform,
+    reservations: StockReservations,
+    locks: ProductLocks,
+    limiter: RateLimiter,
+    page_cache: ProductPageCache,
+    markers: markers::KeyMarkers,
+}
+
+impl Deps {
+    pub fn new(platform: &Platform) -> Self {
+        let redis = platform.redis.clone();
+        Self {
+            platform: platform.clone(),
+            reservations: StockReservations::new(redis.clone()),
+            locks: ProductLocks::new(redis.clone()),
+            limiter: RateLimiter::new(redis.clone()),
+            page_cache: ProductPageCache::new(
+                redis.clone(),
+                platform.config.products.list_cache_ttl,
+            ),
+            markers: markers::KeyMarkers::new(redis, platform.db.clone()),
+        }
+    }
+
+    /// The stock-returning transitions, for the sweeper.
+    pub fn lifecycle(&self) -> lifecycle::Lifecycle<'_> {
+        lifecycle::Lifecycle {
+            db: &self.platform.db,
+            reservations: &self.reservations,
+            page_cache: &self.page_cache,
+        }
+    }
+}
+
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    let result = match route_key(&req) {
+        Some("POST /orders") => checkout::checkout(deps, &req).await,
+        Some("GET /orders") => my_orders(deps, &req).await,
+        Some("GET /orders/{id}") => my_order(deps, &req).await,
+        Some("GET /partner/orders") => partner_orders(deps, &req).await,
+        Some("POST /orders/{id}/cancel") => cancel(deps, &req).await,
+        Some("POST /partner/orders/{id}/ship") => ship(deps, &req).await,
+        Some("POST /orders/{id}/confirm") => confirm(deps, &req).await,
+        other => Err(ApiError::RouteNotFound(
+            other.unwrap_or_default().to_owned(),
+        )),
+    };
+    respond(result)
+}
+
+async fn enforce_checkout_limit(deps: &Deps, buyer_id: i64) -> Result<(), ApiError> {
+    let limit = deps.platform.config.orders.checkout_limit_per_minute;
+    match deps
+        .limiter
+        .hit(&format!("checkout:{buyer_id}"), limit, CHECKOUT_WINDOW)
+        .await
+    {
+        Ok(RateDecision::Allowed) => Ok(()),
+        Ok(RateDecision::Limited { retry_after_secs }) => {
+            Err(ApiError::RateLimited { retry_after_secs })
+        }
+        Err(err) => {
+            tracing::warn!(%err, "Redis unavailable; checkout not rate limited");
+            Ok(())
+        }
+    }
+}
+
+/// A product's sold-out state changed: page 1 of the catalogue shows it.
+async fn evict_product_page(deps: &Deps) {
+    if let Err(err) = deps.page_cache.evict().await {
+        tracing::warn!(%err, "could not evict the product list page; it expires within its TTL");
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderPage {
+    pub items: Vec<Order>,
+    /// Pass as `cursor` for older orders; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn parse_cursor(req: &Request) -> Result<Option<i64>, ApiError> {
+    let Some(text) = query_param(req, "cursor").filter(|text| !text.is_empty()) else {
+        return Ok(None);
+    };
+    URL_SAFE_NO_PAD
+        .decode(&text)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|raw| {
+            raw.strip_prefix("o1:")
+                .and_then(|id| id.parse::<i64>().ok())
+        })
+        .filter(|id| *id > 0)
+        .map(Some)
+        .ok_or_else(|| ApiError::validation("cursor", "is not a cursor this API returned"))
+}
+
+async fn page(
+    deps: &Deps,
+    req: &Request,
+    owner: Owner,
+    status: Option<OrderStatus>,
+) -> Result<Response<Body>, ApiError> {
+    let before = parse_cursor(req)?;
+    let mut items =
+        store::list_orders(&deps.platform.db, owner, status, before, PAGE_SIZE + 1).await?;
+    let more = items.len() > usize::try_from(PAGE_SIZE).unwrap_or(usize::MAX);
+    items.truncate(usize::try_from(PAGE_SIZE).unwrap_or(usize::MAX));
+    let next_cursor = items
+        .last()
+        .filter(|_| more)
+        .map(|last| URL_SAFE_NO_PAD.encode(format!("o1:{}", last.id)));
+    Ok(json(StatusCode::OK, &OrderPage { items, next_cursor }))
+}
+
+#[utoipa::path(get, path = "/orders", tag = "orders", security(("bearer" = [])),
+    params(("cursor" = Option<String>, Query)),
+    responses((status = 200, body = OrderPage), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn my_orders(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
+    let principal = deps.platform.authenticator.authenticate(req).await?;
+    principal.require(&[Role::Buyer])?;
+    page(deps, req, Owner::Buyer(principal.user_id), None).await
+}
+
+#[utoipa::path(get, path = "/partner/orders", tag = "orders", security(("bearer" = [])),
+    params(("status" = Option<String>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = OrderPage), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 422, body = Problem)))]
+async fn partner_orders(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
+    let principal = deps.platform.authenticator.authenticate(req).await?;
+    principal.require(&[Role::Partner])?;
+    let status = match query_param(req, "status").filter(|text| !text.is_empty()) {
+        None => None,
+        Some(text) => Some(
+            OrderStatus::parse(&text)
+                .ok_or_else(|| ApiError::validation("status", "is not an order status"))?,
+        ),
+    };
+    page(deps, req, Owner::Partner(principal.user_id), status).await
+}
+
+fn order_id(req: &Request) -> Result<i64, ApiError> {
+    path_param(req, "id")
+        .and_then(|id| id.parse::<i64>().ok())
+        .filter(|id| *id > 0)
+        .ok_or(order_not_found())
+}
+
+fn order_not_found() -> ApiError {
+    ApiError::NotFound {
+        code: "ORDER_NOT_FOUND",
+    }
+}
+
+async fn find(deps: &Deps, id: i64, owner: Owner) -> Result<Order, ApiError> {
+    store::find_order(&deps.platform.db, id, owner)
+        .await?
+        .ok_or(order_not_found())
+}
+
+#[utoipa::path(get, path = "/orders/{id}", tag = "orders", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, body = Order), (status = 404, description = "ORDER_NOT_FOUND", body = Problem)))]
+async fn my_order(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
+    let principal = deps.platform.authenticator.authenticate(req).await?;
+    principal.require(&[Role::Buyer])?;
+    let order = find(deps, order_id(req)?, Owner::Buyer(principal.user_id)).await?;
+    Ok(json(StatusCode::OK, &order))
+}
+
+#[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, body = Order), (status = 404, body = Problem),
+        (status = 409, description = "INVALID_STATE", body = Problem)))]
+async fn cancel(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
+    let principal = deps.platform.authenticator.authenticate(req).await?;
+    principal.require(&[Role::Buyer])?;
+    let owner = Owner::Buyer(principal.user_id);
+    let order = find(deps, order_id(req)?, owner).await?;
+    let released = deps
+        .lifecycle()
+        .release(&order, OrderStatus::Cancelled, Utc::now())
+        .await?;
+    if !released {
+        return Err(invalid_state(&order, OrderStatus::Cancelled));
+    }
+    Ok(json(StatusCode::OK, &find(deps, order.id, owner).await?))
+}
+
+#[utoipa::path(post, path = "/partner/orders/{id}/ship", tag = "orders", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, body = Order), (status = 404, body = Problem),
+        (status = 409, description = "INVALID_STATE", body = Problem)))]
+async fn ship(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
+    let principal = deps.platform.authenticator.authenticate(req).await?;
+    principal.require(&[Role::Partner])?;
+    move_forward(
+        deps,
+        req,
+        Owner::Partner(principal.user_id),
+        OrderStatus::Paid,
+        OrderStatus::Shipped,
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/orders/{id}/confirm", tag = "orders", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, body = Order), (status = 404, body = Problem),
+        (status = 409, description = "INVALID_STATE", body = Problem)))]
+async fn confirm(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
+    let principal = deps.platform.authenticator.authenticate(req).await?;
+    principal.require(&[Role::Buyer])?;
+    move_forward(
+        deps,
+        req,
+        Owner::Buyer(principal.user_id),
+        OrderStatus::Shipped,
+        OrderStatus::Confirmed,
+    )
+    .await
+}
+
+/// A transition that moves no stock: ship and confirm.
+async fn move_forward(
+    deps: &Deps,
+    req: &Request,
+    owner: Owner,
+    from: OrderStatus,
+    to: OrderStatus,
+) -> Result<Response<Body>, ApiError> {
+    let order = find(deps, order_id(req)?, owner).await?;
+    let mut tx = deps.platform.db.begin().await?;
+    let result = store::transition(&mut tx, order.id, from, to, Utc::now())
+        .await
+        .map_err(ApiError::from);
+    if !finish(tx, result).await? {
+        return Err(invalid_state(&order, to));
+    }
+    Ok(json(StatusCode::OK, &find(deps, order.id, owner).await?))
+}
+
+fn invalid_state(order: &Order, to: OrderStatus) -> ApiError {
+    ApiError::conflict(
+        "INVALID_STATE",
+        format!(
+            "order {} is {}; it cannot become {to}",
+            order.id, order.status
+        ),
+    )
+}
+
+#[derive(Debug, OpenApi)]
+#[openapi(
+    paths(
+        checkout::checkout,
+        my_orders,
+        my_order,
+        partner_orders,
+        cancel,
+        ship,
+        confirm
+    ),
+    components(schemas(
+        CheckoutRequest,
+        CheckoutResponse,
+        CheckoutOrder,
+        CheckoutLine,
+        Order,
+        OrderItem,
+        OrderPage,
+        Problem
+    ))
+)]
+pub struct ApiDoc;
+
+#[cfg(test)]
+mod tests;

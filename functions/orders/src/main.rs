@@ -1,0 +1,15 @@
+//! The `orders` Lambda binary: build the dependencies once, then serve requests with them.
+
+use lambda_http::{Error, service_fn};
+use shared::{Config, Platform, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init_lambda();
+    let platform = Platform::new(Config::from_env()?)?;
+    let deps = &orders::Deps::new(&platform);
+    lambda_http::run(service_fn(move |req| async move {
+        Ok::<_, Error>(orders::handle(deps, req).await)
+    }))
+    .await
+}

@@ -1,0 +1,101 @@
+//! Which idempotency keys a buyer has used, remembered in Redis so that a refused attempt (sold
+//! out, say) can be answered without asking MySQL whether it is a replay of a finished checkout.
+//!
+//! MySQL's unique `(buyer_id, idempotency_key)` on `payments` is the record. Redis holds a marker
+//! per finished checkout (kept a day) and `ck:ready`, set once the markers of the last day were
+//! loaded from MySQL since Redis last started empty. Without `ck:ready`, or with Redis down, a key
+//! is looked up in MySQL; a marker that could not be written clears `ck:ready`.
+
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use sha2::{Digest, Sha256};
+use shared::adapters::redis::RedisStore;
+use sqlx::MySqlPool;
+
+/// Replays are honoured from the markers for this long; MySQL answers for older keys.
+const MARKER_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+#[derive(Debug, Clone)]
+pub struct KeyMarkers {
+    redis: RedisStore,
+    db: MySqlPool,
+}
+
+impl KeyMarkers {
+    pub fn new(redis: RedisStore, db: MySqlPool) -> Self {
+        Self { redis, db }
+    }
+
+    fn marker(&self, buyer_id: i64, key: &[u8]) -> String {
+        let digest = hex::encode(Sha256::digest(key));
+        self.redis.key(&format!("ck:{buyer_id}:{digest}"))
+    }
+
+    fn ready(&self) -> String {
+        self.redis.key("ck:ready")
+    }
+
+    /// True only when Redis can vouch that this buyer never finished a checkout with `key`.
+    pub async fn certainly_unused(&self, buyer_id: i64, key: &str) -> bool {
+        let Ok(mut connection) = self.redis.connection().await else {
+            return false;
+        };
+        let answer: Result<(bool, bool), _> = redis::pipe()
+            .exists(self.marker(buyer_id, key.as_bytes()))
+            .exists(self.ready())
+            .query_async(&mut connection)
+            .await;
+        match answer {
+            Ok((false, true)) => true,
+            Err(err) => {
+                self.redis.noted(err);
+                false
+            }
+            Ok((false, false)) => {
+                if let Err(err) = self.reload().await {
+                    tracing::warn!(%err, "could not reload idempotency markers");
+                }
+                false
+            }
+            Ok(_) => false,
+        }
+    }
+
+    /// Called after a checkout committed.
+    pub async fn remember(&self, buyer_id: i64, key: &str) {
+        let marker = self.marker(buyer_id, key.as_bytes());
+        let written = async {
+            let mut connection = self.redis.connection().await?;
+            connection
+                .set_ex::<_, _, ()>(&marker, 1, MARKER_TTL.as_secs())
+                .await
+        }
+        .await;
+        if let Err(err) = written {
+            tracing::warn!(%err, "idempotency marker not written; MySQL will be asked instead");
+            if let Ok(mut connection) = self.redis.connection().await {
+                let _: Result<(), _> = connection.del(self.ready()).await;
+            }
+        }
+    }
+
+    /// Loads the last day's keys from MySQL and marks the set complete.
+    async fn reload(&self) -> Result<(), shared::ApiError> {
+        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT buyer_id, idempotency_key FROM payments \
+             WHERE created_at > UTC_TIMESTAMP(6) - INTERVAL 1 DAY",
+        )
+        .fetch_all(&self.db)
+        .await?;
+        let mut connection = self.redis.connection().await?;
+        let mut pipe = redis::pipe();
+        for (buyer_id, key) in &rows {
+            pipe.set_ex(self.marker(*buyer_id, key), 1, MARKER_TTL.as_secs())
+                .ignore();
+        }
+        pipe.set(self.ready(), 1).ignore();
+        pipe.query_async::<()>(&mut connection).await?;
+        Ok(())
+    }
+}

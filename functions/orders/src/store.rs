@@ -1,0 +1,428 @@
+//! The orders' MySQL queries. Every status change is a guarded `UPDATE … WHERE status = ?`, so of
+//! two racing changes exactly one wins, and only the winner moves stock.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use shared::domain::order::{OrderStatus, PricedItem};
+use sqlx::{MySql, MySqlPool, Transaction};
+use utoipa::ToSchema;
+
+/// One line of an order.
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct OrderItem {
+    #[serde(skip)]
+    pub order_id: i64,
+    pub product_id: i64,
+    pub quantity: i32,
+    pub unit_price: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Order {
+    pub id: i64,
+    pub payment_id: String,
+    pub buyer_id: i64,
+    pub partner_id: i64,
+    /// PENDING_PAYMENT, PAID, SHIPPED, CONFIRMED, EXPIRED, CANCELLED or PAYMENT_FAILED.
+    pub status: String,
+    pub amount: i64,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub shipped_at: Option<DateTime<Utc>>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    #[sqlx(skip)]
+    pub items: Vec<OrderItem>,
+}
+
+const ORDER_COLUMNS: &str = "id, payment_id, buyer_id, partner_id, status, amount, created_at, \
+     expires_at, paid_at, shipped_at, confirmed_at, cancelled_at";
+
+/// What the checkout and the stock checks need of a product, read from MySQL.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProductFacts {
+    pub id: i64,
+    pub partner_id: i64,
+    pub price: i64,
+    pub release_at: DateTime<Utc>,
+    pub stock_remaining: i32,
+    pub max_per_buyer: i32,
+}
+
+const FACT_COLUMNS: &str = "id, partner_id, price, release_at, stock_remaining, max_per_buyer";
+
+pub async fn product_facts(db: &MySqlPool, id: i64) -> Result<Option<ProductFacts>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {FACT_COLUMNS} FROM products WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Locks the products (ascending id, the order every path locks in) for the MySQL-only checkout.
+pub async fn lock_product_facts(
+    tx: &mut Transaction<'static, MySql>,
+    ids: &[i64],
+) -> Result<Vec<ProductFacts>, sqlx::Error> {
+    let mut facts = Vec::with_capacity(ids.len());
+    for id in ids {
+        let row: Option<ProductFacts> = sqlx::query_as(&format!(
+            "SELECT {FACT_COLUMNS} FROM products WHERE id = ? FOR UPDATE"
+        ))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        facts.extend(row);
+    }
+    Ok(facts)
+}
+
+/// The guarded decrement: never below zero. False when fewer units are left than asked for.
+pub async fn take_stock(
+    tx: &mut Transaction<'static, MySql>,
+    product_id: i64,
+    quantity: i32,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(
+        "UPDATE products SET stock_remaining = stock_remaining - ? \
+         WHERE id = ? AND stock_remaining >= ?",
+    )
+    .bind(quantity)
+    .bind(product_id)
+    .bind(quantity)
+    .execute(&mut **tx)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Adds to what the buyer holds of the product and returns the new total. The row stays locked
+/// until the transaction ends, so concurrent checkouts of one buyer queue here and each sees the
+/// others' units.
+pub async fn add_to_purchases(
+    tx: &mut Transaction<'static, MySql>,
+    buyer_id: i64,
+    product_id: i64,
+    quantity: i32,
+) -> Result<i32, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO buyer_product_purchases (buyer_id, product_id, quantity) VALUES (?, ?, ?) \
+         ON DUPLICATE KEY UPDATE quantity = quantity + VALUES(quantity)",
+    )
+    .bind(buyer_id)
+    .bind(product_id)
+    .bind(quantity)
+    .execute(&mut **tx)
+    .await?;
+    let (total,): (i32,) = sqlx::query_as(
+        "SELECT quantity FROM buyer_product_purchases WHERE buyer_id = ? AND product_id = ?",
+    )
+    .bind(buyer_id)
+    .bind(product_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(total)
+}
+
+pub struct NewPayment<'a> {
+    pub id: &'a str,
+    pub buyer_id: i64,
+    pub amount: i64,
+    pub idempotency_key: &'a str,
+    pub request_hash: &'a str,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub async fn insert_payment(
+    tx: &mut Transaction<'static, MySql>,
+    payment: &NewPayment<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO payments (id, buyer_id, amount, status, idempotency_key, request_hash, expires_at) \
+         VALUES (?, ?, ?, 'PENDING', ?, ?, ?)",
+    )
+    .bind(payment.id)
+    .bind(payment.buyer_id)
+    .bind(payment.amount)
+    .bind(payment.idempotency_key.as_bytes())
+    .bind(payment.request_hash)
+    .bind(payment.expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Inserts one partner's order and its lines; returns the order id.
+pub async fn insert_order(
+    tx: &mut Transaction<'static, MySql>,
+    payment_id: &str,
+    buyer_id: i64,
+    partner_id: i64,
+    amount: i64,
+    expires_at: DateTime<Utc>,
+    items: &[PricedItem],
+) -> Result<i64, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO orders (payment_id, buyer_id, partner_id, status, amount, expires_at) \
+         VALUES (?, ?, ?, 'PENDING_PAYMENT', ?, ?)",
+    )
+    .bind(payment_id)
+    .bind(buyer_id)
+    .bind(partner_id)
+    .bind(amount)
+    .bind(expires_at)
+    .execute(&mut **tx)
+    .await?;
+    let order_id = i64::try_from(inserted.last_insert_id())
+        .map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
+    for item in items {
+        sqlx::query(
+            "INSERT INTO order_items (order_id, product_id, quantity, unit_price) VALUES (?, ?, ?, ?)",
+        )
+        .bind(order_id)
+        .bind(item.product_id)
+        .bind(item.quantity)
+        .bind(item.unit_price)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(order_id)
+}
+
+pub async fn save_checkout_response(
+    tx: &mut Transaction<'static, MySql>,
+    payment_id: &str,
+    body: &[u8],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE payments SET response_body = ? WHERE id = ?")
+        .bind(String::from_utf8_lossy(body).as_ref())
+        .bind(payment_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A finished checkout under this buyer's key: (request fingerprint, the answer it got).
+pub async fn prior_checkout(
+    db: &MySqlPool,
+    buyer_id: i64,
+    idempotency_key: &str,
+) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT request_hash, response_body FROM payments WHERE buyer_id = ? AND idempotency_key = ?",
+    )
+    .bind(buyer_id)
+    .bind(idempotency_key.as_bytes())
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn stock_left(
+    tx: &mut Transaction<'static, MySql>,
+    product_ids: &[i64],
+) -> Result<Vec<(i64, i32)>, sqlx::Error> {
+    let mut left = Vec::with_capacity(product_ids.len());
+    for id in product_ids {
+        let (remaining,): (i32,) =
+            sqlx::query_as("SELECT stock_remaining FROM products WHERE id = ?")
+                .bind(id)
+                .fetch_one(&mut **tx)
+                .await?;
+        left.push((*id, remaining));
+    }
+    Ok(left)
+}
+
+/// Which orders a query may see: a buyer's own, or a partner's own.
+#[derive(Debug, Clone, Copy)]
+pub enum Owner {
+    Buyer(i64),
+    Partner(i64),
+}
+
+impl Owner {
+    fn column(self) -> (&'static str, i64) {
+        match self {
+            Owner::Buyer(id) => ("buyer_id", id),
+            Owner::Partner(id) => ("partner_id", id),
+        }
+    }
+}
+
+pub async fn find_order(
+    db: &MySqlPool,
+    id: i64,
+    owner: Owner,
+) -> Result<Option<Order>, sqlx::Error> {
+    let (column, owner_id) = owner.column();
+    let order: Option<Order> = sqlx::query_as(&format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE id = ? AND {column} = ?"
+    ))
+    .bind(id)
+    .bind(owner_id)
+    .fetch_optional(db)
+    .await?;
+    match order {
+        Some(order) => Ok(with_items(db, vec![order]).await?.pop()),
+        None => Ok(None),
+    }
+}
+
+/// Newest first, `size` at a time, keyset on id.
+pub async fn list_orders(
+    db: &MySqlPool,
+    owner: Owner,
+    status: Option<OrderStatus>,
+    before_id: Option<i64>,
+    size: i64,
+) -> Result<Vec<Order>, sqlx::Error> {
+    let (column, owner_id) = owner.column();
+    let mut sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE {column} = ?");
+    if status.is_some() {
+        sql.push_str(" AND status = ?");
+    }
+    if before_id.is_some() {
+        sql.push_str(" AND id < ?");
+    }
+    sql.push_str(" ORDER BY id DESC LIMIT ?");
+    let mut query = sqlx::query_as::<_, Order>(&sql).bind(owner_id);
+    if let Some(status) = status {
+        query = query.bind(status.as_str());
+    }
+    if let Some(before_id) = before_id {
+        query = query.bind(before_id);
+    }
+    let orders = query.bind(size).fetch_all(db).await?;
+    with_items(db, orders).await
+}
+
+async fn with_items(db: &MySqlPool, mut orders: Vec<Order>) -> Result<Vec<Order>, sqlx::Error> {
+    if orders.is_empty() {
+        return Ok(orders);
+    }
+    let placeholders = vec!["?"; orders.len()].join(", ");
+    let sql = format!(
+        "SELECT order_id, product_id, quantity, unit_price FROM order_items \
+         WHERE order_id IN ({placeholders}) ORDER BY order_id, product_id"
+    );
+    let mut query = sqlx::query_as::<_, OrderItem>(&sql);
+    for order in &orders {
+        query = query.bind(order.id);
+    }
+    let items = query.fetch_all(db).await?;
+    for order in &mut orders {
+        order.items = items
+            .iter()
+            .filter(|item| item.order_id == order.id)
+            .cloned()
+            .collect();
+    }
+    Ok(orders)
+}
+
+/// Moves an order from `from` to `to` if it is still in `from`, stamping the matching time
+/// column. False when someone else changed it first.
+pub async fn transition(
+    tx: &mut Transaction<'static, MySql>,
+    order_id: i64,
+    from: OrderStatus,
+    to: OrderStatus,
+    at: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let stamp = match to {
+        OrderStatus::Paid => ", paid_at = ?",
+        OrderStatus::Shipped => ", shipped_at = ?",
+        OrderStatus::Confirmed => ", confirmed_at = ?",
+        OrderStatus::Cancelled | OrderStatus::Expired | OrderStatus::PaymentFailed => {
+            ", cancelled_at = ?"
+        }
+        OrderStatus::PendingPayment => "",
+    };
+    let sql = format!("UPDATE orders SET status = ?{stamp} WHERE id = ? AND status = ?");
+    let mut query = sqlx::query(&sql).bind(to.as_str());
+    if !stamp.is_empty() {
+        query = query.bind(at);
+    }
+    let result = query
+        .bind(order_id)
+        .bind(from.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Gives an order's units back to stock and to the buyer's purchase limit. Call only after
+/// winning the transition that releases them, inside the same transaction.
+pub async fn return_stock(
+    tx: &mut Transaction<'static, MySql>,
+    order: &Order,
+) -> Result<(), sqlx::Error> {
+    for item in &order.items {
+        sqlx::query("UPDATE products SET stock_remaining = stock_remaining + ? WHERE id = ?")
+            .bind(item.quantity)
+            .bind(item.product_id)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(
+            "UPDATE buyer_product_purchases SET quantity = quantity - ? \
+             WHERE buyer_id = ? AND product_id = ?",
+        )
+        .bind(item.quantity)
+        .bind(order.buyer_id)
+        .bind(item.product_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Marks the payment finished when none of its orders awaits payment any more.
+pub async fn close_payment_if_settled(
+    tx: &mut Transaction<'static, MySql>,
+    payment_id: &str,
+    status: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE payments SET status = ? WHERE id = ? AND status = 'PENDING' AND NOT EXISTS \
+         (SELECT 1 FROM orders WHERE payment_id = ? AND status = 'PENDING_PAYMENT')",
+    )
+    .bind(status)
+    .bind(payment_id)
+    .bind(payment_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Unpaid orders whose time ran out, oldest first.
+pub async fn expired_unpaid(
+    db: &MySqlPool,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Order>, sqlx::Error> {
+    let orders: Vec<Order> = sqlx::query_as(&format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE status = 'PENDING_PAYMENT' AND expires_at <= ? \
+         ORDER BY expires_at LIMIT ?"
+    ))
+    .bind(now)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    with_items(db, orders).await
+}
+
+/// Confirms every order shipped before `shipped_before`; returns how many.
+pub async fn auto_confirm(
+    db: &MySqlPool,
+    shipped_before: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    let result = sqlx::query(
+        "UPDATE orders SET status = 'CONFIRMED', confirmed_at = ? \
+         WHERE status = 'SHIPPED' AND shipped_at <= ?",
+    )
+    .bind(now)
+    .bind(shipped_before)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected())
+}

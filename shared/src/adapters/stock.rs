@@ -1,0 +1,265 @@
+//! Drop stock in Redis: the in-memory answer to "is there a unit left?", and, for comparison,
+//! the per-product lock the system we replace used.
+//!
+//! # Reservations
+//!
+//! Each product has one hash `stock:{p<id>}` holding the units left and the facts a checkout
+//! checks (release time, purchase limit, price, partner). One Lua script checks them and takes
+//! the units in a single round trip, so thousands of buyers racing for one product are answered
+//! in memory, and once a product is sold out nobody reaches MySQL for it again.
+//!
+//! MySQL stays the authority: every reservation is followed by a guarded
+//! `UPDATE … WHERE stock_remaining >= ?` in the order's transaction, and a failure anywhere after
+//! the reservation gives the units back. Redis keeps nothing on disk in our deployments: a missing
+//! hash means "not loaded", and the checkout loads it from MySQL (`HSET` only if still absent)
+//! before trusting it.
+//!
+//! # Sharding
+//!
+//! The `{p<id>}` hash tag puts every key of one product in one Redis Cluster slot, and different
+//! products spread over all slots: a hot drop loads one shard, as any single counter must. A
+//! checkout of several products reserves them one script call per product, in ascending product
+//! id, and gives back what it took if a later one fails, so no script ever spans two slots.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use redis::{RedisError, Script};
+
+use super::redis::RedisStore;
+
+/// What Redis knows about a product for checkout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockFacts {
+    pub remaining: i64,
+    pub release_at: DateTime<Utc>,
+    pub max_per_buyer: i64,
+    pub price: i64,
+    pub partner_id: i64,
+}
+
+/// The outcome of one reservation attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// The units are taken; `facts.remaining` is what is left after them.
+    Reserved(StockFacts),
+    /// Fewer units left than asked for (`remaining` may be 0: sold out).
+    Insufficient { remaining: i64 },
+    /// Before the release time.
+    NotOnSale,
+    /// More units than one buyer may ever hold.
+    OverLimit { max_per_buyer: i64 },
+    /// No counter in Redis yet (first use, or Redis restarted): load it from MySQL.
+    NotLoaded,
+}
+
+#[derive(Debug, Clone)]
+pub struct StockReservations {
+    redis: RedisStore,
+    reserve: Arc<Script>,
+    load: Arc<Script>,
+    release: Arc<Script>,
+}
+
+impl StockReservations {
+    pub fn new(redis: RedisStore) -> Self {
+        let reserve = Script::new(
+            r"
+            local facts = redis.call('HMGET', KEYS[1], 'remaining', 'release_at_ms', 'max_per_buyer', 'price', 'partner_id')
+            if not facts[1] then return {-2} end
+            if tonumber(ARGV[2]) < tonumber(facts[2]) then return {-3} end
+            local quantity = tonumber(ARGV[1])
+            if quantity > tonumber(facts[3]) then return {-4, tonumber(facts[3])} end
+            local remaining = tonumber(facts[1])
+            if remaining < quantity then return {-1, remaining} end
+            remaining = redis.call('HINCRBY', KEYS[1], 'remaining', -quantity)
+            return {remaining, tonumber(facts[2]), tonumber(facts[3]), tonumber(facts[4]), tonumber(facts[5])}
+            ",
+        );
+        let load = Script::new(
+            r"
+            if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+            redis.call('HSET', KEYS[1], 'remaining', ARGV[1], 'release_at_ms', ARGV[2],
+                'max_per_buyer', ARGV[3], 'price', ARGV[4], 'partner_id', ARGV[5])
+            return 1
+            ",
+        );
+        // Only into a loaded counter: a missing one is rebuilt from MySQL, which already has the units.
+        let release = Script::new(
+            r"
+            if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+            return redis.call('HINCRBY', KEYS[1], 'remaining', ARGV[1])
+            ",
+        );
+        Self {
+            redis,
+            reserve: Arc::new(reserve),
+            load: Arc::new(load),
+            release: Arc::new(release),
+        }
+    }
+
+    fn key(&self, product_id: i64) -> String {
+        self.redis.key(&format!("stock:{{p{product_id}}}"))
+    }
+
+    pub async fn reserve(
+        &self,
+        product_id: i64,
+        quantity: i32,
+        now: DateTime<Utc>,
+    ) -> Result<Reservation, RedisError> {
+        let mut connection = self.redis.connection().await?;
+        let reply: Vec<i64> = self
+            .reserve
+            .key(self.key(product_id))
+            .arg(quantity)
+            .arg(now.timestamp_millis())
+            .invoke_async(&mut connection)
+            .await
+            .map_err(|err| self.redis.noted(err))?;
+        Ok(match reply.as_slice() {
+            [-2] => Reservation::NotLoaded,
+            [-3] => Reservation::NotOnSale,
+            [-4, max_per_buyer] => Reservation::OverLimit {
+                max_per_buyer: *max_per_buyer,
+            },
+            [-1, remaining] => Reservation::Insufficient {
+                remaining: *remaining,
+            },
+            [remaining, release_at_ms, max_per_buyer, price, partner_id] => {
+                Reservation::Reserved(StockFacts {
+                    remaining: *remaining,
+                    release_at: DateTime::from_timestamp_millis(*release_at_ms).unwrap_or_default(),
+                    max_per_buyer: *max_per_buyer,
+                    price: *price,
+                    partner_id: *partner_id,
+                })
+            }
+            _ => Reservation::NotLoaded,
+        })
+    }
+
+    /// Stores MySQL's view of a product unless another request loaded it first.
+    pub async fn load(&self, product_id: i64, facts: &StockFacts) -> Result<(), RedisError> {
+        let mut connection = self.redis.connection().await?;
+        let _: i64 = self
+            .load
+            .key(self.key(product_id))
+            .arg(facts.remaining)
+            .arg(facts.release_at.timestamp_millis())
+            .arg(facts.max_per_buyer)
+            .arg(facts.price)
+            .arg(facts.partner_id)
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(())
+    }
+
+    /// Gives units back; returns what is left now, or `None` if the counter is not loaded.
+    pub async fn release(&self, product_id: i64, quantity: i32) -> Result<Option<i64>, RedisError> {
+        let mut connection = self.redis.connection().await?;
+        let left: i64 = self
+            .release
+            .key(self.key(product_id))
+            .arg(quantity)
+            .invoke_async(&mut connection)
+            .await?;
+        Ok((left >= 0).then_some(left))
+    }
+
+    /// Forgets a product's counter and facts (after a product edit); the next checkout reloads them.
+    pub async fn forget(&self, product_id: i64) -> Result<(), RedisError> {
+        let mut connection = self.redis.connection().await?;
+        redis::cmd("DEL")
+            .arg(self.key(product_id))
+            .query_async::<()>(&mut connection)
+            .await
+    }
+
+    /// Units left according to Redis, if loaded (tests and the benchmark compare it with MySQL).
+    pub async fn remaining(&self, product_id: i64) -> Result<Option<i64>, RedisError> {
+        let mut connection = self.redis.connection().await?;
+        redis::cmd("HGET")
+            .arg(self.key(product_id))
+            .arg("remaining")
+            .query_async(&mut connection)
+            .await
+    }
+}
+
+/// The strategy of the system we replace, kept for comparison: one lock per product (acquired
+/// with a wait and a lease, like Redisson's `tryLock(wait, lease)`), then the whole checkout in
+/// MySQL, then unlock.
+#[derive(Debug, Clone)]
+pub struct ProductLocks {
+    redis: RedisStore,
+    unlock: Arc<Script>,
+}
+
+/// How long a waiting request sleeps between attempts to take a busy lock.
+const LOCK_RETRY: Duration = Duration::from_millis(5);
+
+/// A held lock: its key and the token that proves we hold it.
+#[derive(Debug)]
+pub struct HeldLock {
+    key: String,
+    token: String,
+}
+
+impl ProductLocks {
+    pub fn new(redis: RedisStore) -> Self {
+        // Delete only our own lock: after a lease ran out, the key may be someone else's.
+        let unlock = Script::new(
+            r"
+            if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+            return 0
+            ",
+        );
+        Self {
+            redis,
+            unlock: Arc::new(unlock),
+        }
+    }
+
+    /// Waits up to `wait` for the product's lock; `None` if it stayed busy.
+    pub async fn acquire(
+        &self,
+        product_id: i64,
+        wait: Duration,
+        lease: Duration,
+    ) -> Result<Option<HeldLock>, RedisError> {
+        let key = self.redis.key(&format!("lock:{{p{product_id}}}"));
+        let token = uuid::Uuid::new_v4().to_string();
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut connection = self.redis.connection().await?;
+        loop {
+            let taken: Option<String> = redis::cmd("SET")
+                .arg(&key)
+                .arg(&token)
+                .arg("NX")
+                .arg("PX")
+                .arg(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX))
+                .query_async(&mut connection)
+                .await?;
+            if taken.is_some() {
+                return Ok(Some(HeldLock { key, token }));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(LOCK_RETRY).await;
+        }
+    }
+
+    pub async fn release(&self, lock: HeldLock) -> Result<(), RedisError> {
+        let mut connection = self.redis.connection().await?;
+        let _: i64 = self
+            .unlock
+            .key(&lock.key)
+            .arg(&lock.token)
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(())
+    }
+}
