@@ -58,6 +58,10 @@ pub struct ServeArgs {
     /// Insert the demo data first (implies --migrate).
     #[arg(long)]
     pub seed: bool,
+    /// Benchmarks only: also serve `GET /_bench/floor`, one Redis GET and nothing else, the
+    /// floor `bench products-list` measures the cached product list against. Not an API route.
+    #[arg(long)]
+    pub bench_floor: bool,
     #[command(flatten)]
     pub admin: AdminArgs,
 }
@@ -111,9 +115,12 @@ async fn serve(platform: &Platform, args: &ServeArgs) -> anyhow::Result<()> {
     if args.seed {
         seed(platform, &args.admin).await?;
     }
-    let server = Server::bind(platform, args.addr)
+    let mut server = Server::bind(platform, args.addr)
         .await
         .with_context(|| format!("binding {}", args.addr))?;
+    if args.bench_floor {
+        server = server.with_bench_floor(platform.redis.clone());
+    }
     println!("KickSync local runner");
     for line in server.describe()? {
         if line.is_empty() {
@@ -161,7 +168,7 @@ fn print_seed_report(report: &SeedReport) {
 }
 
 async fn fire(platform: &Platform, name: &str) -> anyhow::Result<()> {
-    let functions = std::sync::Arc::new(Functions::new(platform));
+    let functions = std::sync::Arc::new(Functions::new(platform).await);
     let schedules = Schedules::new(functions.schedules(), &platform.config.aws.region);
     let Some(result) = schedules.fire(name, Utc::now()).await else {
         let known: Vec<&str> = schedules

@@ -17,8 +17,9 @@
 
 use std::sync::Arc;
 
+use futures::FutureExt;
 use lambda_http::{Body, Request, Response, http::StatusCode};
-use shared::{Config, Platform, routes};
+use shared::{Config, Platform, adapters::aws, routes};
 use utoipa::OpenApi;
 
 use crate::{gateway::problem, queues::QueueBinding, schedules::ScheduleBinding};
@@ -31,13 +32,30 @@ pub const FUNCTION_NOT_REGISTERED: &str = "FUNCTION_NOT_REGISTERED";
 pub struct Functions {
     auth: auth::Deps,
     products: products::Deps,
+    orders: orders::Deps,
+    order_sweeper: order_sweeper::Deps,
+    admin: admin::Deps,
+    settlement_scheduler: settlement_scheduler::Deps,
+    settlement_worker: settlement_worker::Deps,
 }
 
+/// The settlement worker's SQS event source mapping, as template.yaml declares it: one partition
+/// per invocation, at most this many invocations at once.
+pub const SETTLEMENT_WORKER_BATCH_SIZE: i32 = 1;
+pub const SETTLEMENT_WORKER_CONCURRENCY: usize = 8;
+
 impl Functions {
-    pub fn new(platform: &Platform) -> Self {
+    /// Async because the AWS SDK configuration loads asynchronously (it builds no connection).
+    pub async fn new(platform: &Platform) -> Self {
+        let sdk = aws::sdk_config(&platform.config.aws).await;
         Self {
             auth: auth::Deps::new(platform),
             products: products::Deps::new(platform),
+            orders: orders::Deps::new(platform),
+            order_sweeper: order_sweeper::Deps::new(platform),
+            admin: admin::Deps::new(platform, &sdk),
+            settlement_scheduler: settlement_scheduler::Deps::new(platform, &sdk),
+            settlement_worker: settlement_worker::Deps::new(platform, &sdk),
         }
     }
 
@@ -46,6 +64,8 @@ impl Functions {
         match function {
             routes::AUTH => auth::handle(&self.auth, req).await,
             routes::PRODUCTS => products::handle(&self.products, req).await,
+            routes::ORDERS => orders::handle(&self.orders, req).await,
+            routes::ADMIN => admin::handle(&self.admin, req).await,
             other => problem(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 FUNCTION_NOT_REGISTERED,
@@ -67,19 +87,80 @@ impl Functions {
     /// }))
     /// ```
     pub fn schedules(self: &Arc<Self>) -> Vec<ScheduleBinding> {
-        Vec::new()
+        let this = Arc::clone(self);
+        let sweeper = ScheduleBinding::new(
+            "order-sweeper",
+            "rate(1 minute)",
+            "UTC",
+            Arc::new(move |event| {
+                let this = Arc::clone(&this);
+                async move {
+                    let report = order_sweeper::handle(&this.order_sweeper, event).await?;
+                    Ok(serde_json::to_value(report)?)
+                }
+                .boxed()
+            }),
+        );
+        let this = Arc::clone(self);
+        let settlement = ScheduleBinding::new(
+            "settlement-scheduler",
+            "cron(0 4 * * ? *)",
+            "Asia/Seoul",
+            Arc::new(move |event| {
+                let this = Arc::clone(&this);
+                async move {
+                    let report =
+                        settlement_scheduler::handle(&this.settlement_scheduler, event).await?;
+                    Ok(serde_json::to_value(report)?)
+                }
+                .boxed()
+            }),
+        );
+        [sweeper, settlement]
+            .into_iter()
+            .filter_map(|binding| {
+                binding
+                    .map_err(|err| tracing::error!(%err, "schedule not bound"))
+                    .ok()
+            })
+            .collect()
     }
 
     /// The SQS queues of the queue-triggered functions (`settlement-worker` binds here once it
     /// exists, with the queue URL from `config.aws.settlement_queue_url`).
-    pub fn queues(self: &Arc<Self>, _config: &Config) -> Vec<QueueBinding> {
-        Vec::new()
+    pub fn queues(self: &Arc<Self>, config: &Config) -> Vec<QueueBinding> {
+        let mut bindings = Vec::new();
+        match &config.aws.settlement_queue_url {
+            Some(queue_url) => {
+                let this = Arc::clone(self);
+                bindings.push(QueueBinding {
+                    name: "settlement-worker".to_owned(),
+                    queue_url: queue_url.clone(),
+                    handler: Arc::new(move |event| {
+                        let this = Arc::clone(&this);
+                        async move { settlement_worker::handle(&this.settlement_worker, event).await }
+                            .boxed()
+                    }),
+                    batch_size: SETTLEMENT_WORKER_BATCH_SIZE,
+                    concurrency: SETTLEMENT_WORKER_CONCURRENCY,
+                });
+            }
+            None => {
+                tracing::warn!("SETTLEMENT_QUEUE_URL is not set; settlement-worker is not bound")
+            }
+        }
+        bindings
     }
 }
 
 /// The OpenAPI document of every HTTP function, merged into one by [`crate::docs`].
 pub fn api_docs() -> Vec<utoipa::openapi::OpenApi> {
-    vec![auth::ApiDoc::openapi(), products::ApiDoc::openapi()]
+    vec![
+        auth::ApiDoc::openapi(),
+        products::ApiDoc::openapi(),
+        orders::ApiDoc::openapi(),
+        admin::ApiDoc::openapi(),
+    ]
 }
 
 /// The gateway's view of the registry: tests put a fake function behind the real gateway.

@@ -20,7 +20,10 @@
 //!   time and on demand.
 //! - [`seed`]: idempotent demo data (an admin, two partners, a buyer, a dozen products).
 //! - [`docs`]: the merged OpenAPI document and Swagger UI.
+//! - [`bench_floor`]: bench only, `GET /_bench/floor` for `serve --bench-floor`: one Redis GET,
+//!   the baseline the product-list benchmark compares the cached list with.
 
+pub mod bench_floor;
 pub mod cli;
 pub mod docs;
 pub mod functions;

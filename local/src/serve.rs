@@ -7,7 +7,7 @@ use anyhow::Context;
 use axum::{Router, serve::ListenerExt};
 use shared::{
     Platform,
-    adapters::aws,
+    adapters::{aws, redis::RedisStore},
     config::AwsConfig,
     routes::{ROUTES, Route},
 };
@@ -15,7 +15,7 @@ use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    docs,
+    bench_floor, docs,
     functions::Functions,
     gateway,
     queues::{self, QueueBinding},
@@ -38,12 +38,14 @@ pub struct Server {
     schedules: Arc<Schedules>,
     queues: Vec<QueueBinding>,
     aws: AwsConfig,
+    /// Set by [`Server::with_bench_floor`]: the Redis store the floor route reads.
+    bench_floor: Option<RedisStore>,
 }
 
 impl Server {
     /// Binds `addr` and wires every function, schedule and queue the registry declares.
     pub async fn bind(platform: &Platform, addr: SocketAddr) -> io::Result<Self> {
-        let functions = Arc::new(Functions::new(platform));
+        let functions = Arc::new(Functions::new(platform).await);
         let schedules = functions.schedules();
         let queues = functions.queues(&platform.config);
         Self::bind_with(functions, schedules, queues, &platform.config.aws, addr).await
@@ -63,7 +65,16 @@ impl Server {
             schedules: Arc::new(Schedules::new(schedules, &aws.region)),
             queues,
             aws: aws.clone(),
+            bench_floor: None,
         })
+    }
+
+    /// Bench only: also serve `GET /_bench/floor` (see [`bench_floor`]), the baseline that
+    /// `bench products-list` measures the cached product list against.
+    #[must_use]
+    pub fn with_bench_floor(mut self, redis: RedisStore) -> Self {
+        self.bench_floor = Some(redis);
+        self
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -132,7 +143,10 @@ impl Server {
         }
         self.schedules.spawn(&mut background, &shutdown);
 
-        let app = app(&self.functions, self.schedules);
+        let mut app = app(&self.functions, self.schedules);
+        if let Some(redis) = self.bench_floor {
+            app = app.merge(bench_floor::router(redis));
+        }
         // Small responses on keep-alive connections must not wait for Nagle's algorithm.
         let listener = self.listener.tap_io(|tcp| {
             if let Err(err) = tcp.set_nodelay(true) {

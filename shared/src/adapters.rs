@@ -1,5 +1,9 @@
 //! The real implementations behind the ports: MySQL, Redis, and the AWS clients.
 
 pub mod aws;
+pub mod dynamodb;
 pub mod mysql;
 pub mod redis;
+pub mod settlements;
+pub mod sqs;
+pub mod stock;

@@ -20,6 +20,53 @@ pub struct Config {
     pub aws: AwsConfig,
     pub auth: AuthConfig,
     pub products: ProductsConfig,
+    pub settlement: SettlementConfig,
+    pub orders: OrdersConfig,
+}
+
+/// How a checkout decides that a unit exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StockStrategy {
+    /// An atomic Redis reservation, then a guarded MySQL update (ours).
+    Reservation,
+    /// A per-product Redis lock around a MySQL transaction (the replaced system's; for comparison).
+    Lock,
+}
+
+impl std::str::FromStr for StockStrategy {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, ()> {
+        match text {
+            "reservation" => Ok(Self::Reservation),
+            "lock" => Ok(Self::Lock),
+            _ => Err(()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OrdersConfig {
+    /// Unpaid orders expire after this.
+    pub payment_timeout: Duration,
+    /// Shipped orders are confirmed automatically after this.
+    pub auto_confirm_after: Duration,
+    /// Checkout attempts allowed per buyer per minute.
+    pub checkout_limit_per_minute: u32,
+    pub stock_strategy: StockStrategy,
+    /// Lock strategy only: how long to wait for a product's lock, and how long it may be held.
+    pub lock_wait: Duration,
+    pub lock_lease: Duration,
+}
+#[derive(Debug, Clone)]
+pub struct SettlementConfig {
+    /// How many SQS messages (time ranges) a day is split into.
+    pub partitions: u32,
+    /// How long a run holds its day's lock without progress before another trigger may take over.
+    pub lease: Duration,
+    /// The commission of partners without a policy of their own.
+    pub default_rate_bps: i64,
+    pub default_fixed_fee: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -117,6 +164,24 @@ impl Config {
                     env.parsed("PRODUCT_LIST_CACHE_TTL_SECONDS", 600),
                 ),
             },
+            orders: OrdersConfig {
+                payment_timeout: Duration::from_secs(
+                    env.parsed("ORDER_PAYMENT_TIMEOUT_SECONDS", 600),
+                ),
+                auto_confirm_after: Duration::from_secs(
+                    env.parsed::<u64>("AUTO_CONFIRM_AFTER_DAYS", 7) * 24 * 60 * 60,
+                ),
+                checkout_limit_per_minute: env.parsed("CHECKOUT_LIMIT_PER_MINUTE", 30),
+                stock_strategy: env.parsed("STOCK_STRATEGY", StockStrategy::Reservation),
+                lock_wait: Duration::from_millis(env.parsed("STOCK_LOCK_WAIT_MS", 5_000)),
+                lock_lease: Duration::from_millis(env.parsed("STOCK_LOCK_LEASE_MS", 3_000)),
+            },
+            settlement: SettlementConfig {
+                partitions: env.parsed("SETTLEMENT_PARTITIONS", 8),
+                lease: Duration::from_secs(env.parsed("SETTLEMENT_LEASE_SECONDS", 15 * 60)),
+                default_rate_bps: env.parsed("DEFAULT_COMMISSION_RATE_BPS", 1_000),
+                default_fixed_fee: env.parsed("DEFAULT_COMMISSION_FIXED_FEE", 0),
+            },
         };
         if config.auth.jwt_secret.expose_secret().len() < MIN_JWT_SECRET_BYTES
             && env.vars.contains_key("JWT_SECRET")
@@ -124,6 +189,19 @@ impl Config {
             env.problems.push(format!(
                 "JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes"
             ));
+        }
+        let settlement = &config.settlement;
+        if !(1..=crate::domain::settlement::MAX_PARTITIONS).contains(&settlement.partitions) {
+            env.problems
+                .push("SETTLEMENT_PARTITIONS must be 1 to 1000".to_owned());
+        }
+        if !(0..=crate::domain::settlement::BPS_DENOMINATOR).contains(&settlement.default_rate_bps)
+            || settlement.default_fixed_fee < 0
+        {
+            env.problems.push(
+                "DEFAULT_COMMISSION_RATE_BPS must be 0 to 10000 and DEFAULT_COMMISSION_FIXED_FEE ≥ 0"
+                    .to_owned(),
+            );
         }
         if env.problems.is_empty() {
             Ok(config)
@@ -169,7 +247,7 @@ impl Env {
             None => default,
             Some(raw) => raw.parse().unwrap_or_else(|_| {
                 self.problems
-                    .push(format!("{name} is not a valid number: {raw:?}"));
+                    .push(format!("{name} has an invalid value: {raw:?}"));
                 default
             }),
         }
@@ -194,7 +272,7 @@ mod tests {
         assert!(all.contains("DATABASE_URL is required"), "{all}");
         assert!(all.contains("JWT_SECRET is required"), "{all}");
         assert!(
-            all.contains("LOGIN_LIMIT_PER_EMAIL is not a valid number"),
+            all.contains("LOGIN_LIMIT_PER_EMAIL has an invalid value"),
             "{all}"
         );
     }

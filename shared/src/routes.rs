@@ -7,6 +7,8 @@
 /// The Lambda function (binary name) that serves a route.
 pub const AUTH: &str = "auth";
 pub const PRODUCTS: &str = "products";
+pub const ADMIN: &str = "admin";
+pub const ORDERS: &str = "orders";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
@@ -43,6 +45,18 @@ pub const ROUTES: &[Route] = &[
     Route::new("GET", "/products/{id}", PRODUCTS),
     Route::new("PATCH", "/products/{id}", PRODUCTS),
     Route::new("DELETE", "/products/{id}", PRODUCTS),
+    Route::new("PUT", "/admin/partners/{id}/commission", ADMIN),
+    Route::new("POST", "/admin/settlements/runs", ADMIN),
+    Route::new("GET", "/admin/settlements/runs/{run_id}", ADMIN),
+    Route::new("GET", "/admin/settlements", ADMIN),
+    Route::new("GET", "/partner/settlements", ADMIN),
+    Route::new("POST", "/orders", ORDERS),
+    Route::new("GET", "/orders", ORDERS),
+    Route::new("GET", "/orders/{id}", ORDERS),
+    Route::new("POST", "/orders/{id}/cancel", ORDERS),
+    Route::new("POST", "/orders/{id}/confirm", ORDERS),
+    Route::new("GET", "/partner/orders", ORDERS),
+    Route::new("POST", "/partner/orders/{id}/ship", ORDERS),
 ];
 
 /// The routes one function serves.

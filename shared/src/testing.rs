@@ -5,6 +5,8 @@
 //! databases on; `REDIS_URL` (default `redis://127.0.0.1:6379`) the Redis they prefix keys in.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::missing_panics_doc)]
 
+pub mod aws;
+
 use std::collections::HashMap;
 
 use lambda_http::{Body, Request, RequestExt, http};

@@ -4,6 +4,7 @@
 //! One test binary with modules, rather than one per file, so the workspace links it once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
+mod bench_floor;
 mod common;
 mod gateway;
 mod queues;

@@ -4,10 +4,16 @@
 //! Keys carry the deployment's prefix (`REDIS_KEY_PREFIX`, tests use their own). Keys that must
 //! be touched together by one script share a `{hash tag}` so they stay in one Redis Cluster slot.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::Duration,
+};
 
 use redis::{
-    AsyncCommands, Client, RedisError, Script,
+    AsyncCommands, Client, ErrorKind, RedisError, Script,
     aio::{ConnectionManager, ConnectionManagerConfig},
 };
 use secrecy::ExposeSecret;
@@ -18,6 +24,8 @@ use crate::config::Config;
 /// A request never waits longer than this for Redis before taking its fallback path.
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 const CONNECTION_TIMEOUT: Duration = Duration::from_millis(500);
+/// After a failure, Redis is left alone this long before it is tried again.
+const DOWN_FOR: Duration = Duration::from_millis(500);
 
 /// One multiplexed, self-reconnecting connection per process, opened on first use so that a
 /// process can start (and serve its MySQL fallbacks) while Redis is down.
@@ -26,6 +34,8 @@ pub struct RedisStore {
     client: Client,
     connection: Arc<OnceCell<ConnectionManager>>,
     prefix: Arc<str>,
+    /// Unix milliseconds until which Redis counts as down (see [`RedisStore::mark_down`]).
+    down_until_ms: Arc<AtomicI64>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -46,22 +56,52 @@ impl RedisStore {
             client: Client::open(url)?,
             connection: Arc::new(OnceCell::new()),
             prefix: Arc::from(prefix),
+            down_until_ms: Arc::new(AtomicI64::new(0)),
         })
     }
 
-    /// The shared connection; cheap to clone.
+    /// The shared connection; cheap to clone. While Redis is marked down this fails at once,
+    /// so every request takes its fallback path without waiting on connection attempts.
     pub async fn connection(&self) -> Result<ConnectionManager, RedisError> {
+        if chrono::Utc::now().timestamp_millis() < self.down_until_ms.load(Ordering::Relaxed) {
+            return Err(RedisError::from((
+                ErrorKind::IoError,
+                "Redis marked down after a recent failure",
+            )));
+        }
         let manager = self
             .connection
             .get_or_try_init(|| {
                 let config = ConnectionManagerConfig::new()
                     .set_response_timeout(RESPONSE_TIMEOUT)
                     .set_connection_timeout(CONNECTION_TIMEOUT)
-                    .set_number_of_retries(1);
+                    .set_number_of_retries(0);
                 ConnectionManager::new_with_config(self.client.clone(), config)
             })
-            .await?;
+            .await
+            .inspect_err(|_| self.mark_down())?;
         Ok(manager.clone())
+    }
+
+    /// Called by fallbacks when a Redis command failed: for the next [`DOWN_FOR`] every caller
+    /// goes straight to its fallback (MySQL), then one request tries Redis again.
+    pub fn mark_down(&self) {
+        let until = chrono::Utc::now().timestamp_millis()
+            + i64::try_from(DOWN_FOR.as_millis()).unwrap_or(i64::MAX);
+        self.down_until_ms.store(until, Ordering::Relaxed);
+    }
+
+    /// Passes a command's error through, marking Redis down when the error means it is
+    /// unreachable (not, say, a script error).
+    pub fn noted(&self, err: RedisError) -> RedisError {
+        if err.is_io_error()
+            || err.is_timeout()
+            || err.is_connection_dropped()
+            || err.is_connection_refusal()
+        {
+            self.mark_down();
+        }
+        err
     }
 
     /// `prefix + name`.
@@ -122,7 +162,8 @@ impl RateLimiter {
             .arg(window.as_secs().max(1))
             .arg(limit)
             .invoke_async(&mut connection)
-            .await?;
+            .await
+            .map_err(|err| self.redis.noted(err))?;
         Ok(match retry_after {
             0 => RateDecision::Allowed,
             secs => RateDecision::Limited {
@@ -285,7 +326,8 @@ impl BlacklistCache {
             .exists(self.entry_key(jti))
             .exists(self.ready_key())
             .query_async(&mut connection)
-            .await?;
+            .await
+            .map_err(|err| self.redis.noted(err))?;
         Ok(match (listed, ready) {
             (true, _) => BlacklistAnswer::Listed,
             (false, true) => BlacklistAnswer::NotListed,
@@ -357,7 +399,10 @@ impl ProductPageCache {
     /// The fresh page, if cached. The hot path: one GET.
     pub async fn fresh(&self) -> Result<Option<Vec<u8>>, RedisError> {
         let mut connection = self.redis.connection().await?;
-        connection.get(self.key("")).await
+        connection
+            .get(self.key(""))
+            .await
+            .map_err(|err| self.redis.noted(err))
     }
 
     /// The last page ever built, however old.

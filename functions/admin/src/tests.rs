@@ -1,0 +1,218 @@
+//! The admin function against real MariaDB and moto_server.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use lambda_http::{Body, Response};
+use serde_json::{Value, json};
+use shared::{
+    adapters::settlements::SettlementRow,
+    domain::settlement::Payout,
+    testing::{ApiRequest, TestContext, aws::TestAws, body_json},
+};
+
+use super::*;
+
+struct App {
+    ctx: TestContext,
+    _aws: TestAws,
+    deps: Deps,
+}
+
+impl App {
+    async fn new() -> Self {
+        let aws = TestAws::new(30).await;
+        let ctx = TestContext::with_vars(&aws.vars()).await;
+        let deps = Deps::new(&ctx.platform, &aws.sdk);
+        Self {
+            ctx,
+            _aws: aws,
+            deps,
+        }
+    }
+
+    async fn call(&self, req: ApiRequest) -> Response<Body> {
+        handle(&self.deps, req.build()).await
+    }
+
+    async fn settlement(&self, partner_id: i64, date: &str, gross: i64) {
+        let row = SettlementRow::new(
+            partner_id,
+            date.parse().unwrap(),
+            "run-x",
+            Payout {
+                order_count: 1,
+                gross_amount: gross,
+                commission: gross / 10,
+                payout: gross - gross / 10,
+            },
+        );
+        let mut conn = self.ctx.platform.db.acquire().await.unwrap();
+        settlements::insert_settlements(&mut conn, &[row])
+            .await
+            .unwrap();
+    }
+}
+
+fn code(response: &Response<Body>) -> (u16, Value) {
+    (
+        response.status().as_u16(),
+        body_json(response)["code"].clone(),
+    )
+}
+
+#[tokio::test]
+async fn settlement_routes_check_authentication_then_role() {
+    let app = App::new().await;
+    let (_, buyer) = app.ctx.user(Role::Buyer).await;
+    let (_, admin) = app.ctx.user(Role::Admin).await;
+    let anonymous = app
+        .call(ApiRequest::new("GET /admin/settlements").query("date", "2026-03-15"))
+        .await;
+    assert_eq!(code(&anonymous), (401, json!("UNAUTHENTICATED")));
+    // Role before validation: a buyer with a bad body is still 403.
+    let buyer_put = app
+        .call(
+            ApiRequest::new("PUT /admin/partners/{id}/commission")
+                .path_param("id", "1")
+                .bearer(&buyer)
+                .json(&json!({"rate_bps": -1})),
+        )
+        .await;
+    assert_eq!(code(&buyer_put), (403, json!("FORBIDDEN")));
+    let admin_as_partner = app
+        .call(ApiRequest::new("GET /partner/settlements").bearer(&admin))
+        .await;
+    assert_eq!(code(&admin_as_partner), (403, json!("FORBIDDEN")));
+}
+
+#[tokio::test]
+async fn admins_set_commission_policies() {
+    let app = App::new().await;
+    let (_, admin) = app.ctx.user(Role::Admin).await;
+    let (partner, _) = app.ctx.user(Role::Partner).await;
+    let put = |id: String, body: Value| {
+        ApiRequest::new("PUT /admin/partners/{id}/commission")
+            .path_param("id", &id)
+            .bearer(&admin)
+            .json(&body)
+    };
+    let body = json!({"rate_bps": 1250, "fixed_fee": 300, "effective_from": "2026-03-15"});
+    let ok = app.call(put(partner.to_string(), body.clone())).await;
+    assert_eq!(ok.status(), 200);
+    assert_eq!(body_json(&ok)["rate_bps"], 1250);
+    // Setting the same date again replaces the policy.
+    let again = json!({"rate_bps": 900, "fixed_fee": 0, "effective_from": "2026-03-15"});
+    assert_eq!(
+        app.call(put(partner.to_string(), again)).await.status(),
+        200
+    );
+    let mut conn = app.ctx.platform.db.acquire().await.unwrap();
+    let policies = settlements::policies_in_force(&mut conn, "2026-03-20".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(policies[&partner].rate_bps, 900);
+
+    let invalid = json!({"rate_bps": 10001, "fixed_fee": -5, "effective_from": "2026-03-15"});
+    let refused = app.call(put(partner.to_string(), invalid.clone())).await;
+    assert_eq!(code(&refused), (422, json!("VALIDATION")));
+    // Validation before existence.
+    assert_eq!(code(&app.call(put("999999".into(), invalid)).await).0, 422);
+    let missing = app.call(put("999999".into(), body)).await;
+    assert_eq!(code(&missing), (404, json!("PARTNER_NOT_FOUND")));
+}
+
+#[tokio::test]
+async fn admins_start_a_run_once_and_follow_it() {
+    let app = App::new().await;
+    let (_, admin) = app.ctx.user(Role::Admin).await;
+    let start = || {
+        ApiRequest::new("POST /admin/settlements/runs")
+            .bearer(&admin)
+            .json(&json!({"date": "2026-03-15"}))
+    };
+    let accepted = app.call(start()).await;
+    assert_eq!(accepted.status(), 202);
+    let run = body_json(&accepted);
+    assert_eq!(run["date"], "2026-03-15");
+    assert_eq!(run["partitions"], 8);
+    let conflict = app.call(start()).await;
+    assert_eq!(code(&conflict), (409, json!("RUN_IN_PROGRESS")));
+
+    let run_id = run["run_id"].as_str().unwrap();
+    let detail = app
+        .call(
+            ApiRequest::new("GET /admin/settlements/runs/{run_id}")
+                .path_param("run_id", run_id)
+                .bearer(&admin),
+        )
+        .await;
+    assert_eq!(detail.status(), 200);
+    let detail = body_json(&detail);
+    assert_eq!(detail["status"], "RUNNING");
+    assert_eq!(detail["partitions_done"], 0);
+    let unknown = app
+        .call(
+            ApiRequest::new("GET /admin/settlements/runs/{run_id}")
+                .path_param("run_id", "nope")
+                .bearer(&admin),
+        )
+        .await;
+    assert_eq!(code(&unknown), (404, json!("RUN_NOT_FOUND")));
+
+    // Without a body: yesterday in Seoul.
+    let default = app
+        .call(ApiRequest::new("POST /admin/settlements/runs").bearer(&admin))
+        .await;
+    assert_eq!(default.status(), 202);
+    assert_eq!(
+        body_json(&default)["date"],
+        default_date(Utc::now()).to_string()
+    );
+}
+
+#[tokio::test]
+async fn settlements_are_listed_by_day_for_admins_and_by_range_for_their_partner() {
+    let app = App::new().await;
+    let (_, admin) = app.ctx.user(Role::Admin).await;
+    let (partner, partner_token) = app.ctx.user(Role::Partner).await;
+    let (other, _) = app.ctx.user(Role::Partner).await;
+    app.settlement(partner, "2026-03-14", 10_000).await;
+    app.settlement(partner, "2026-03-15", 20_000).await;
+    app.settlement(other, "2026-03-15", 30_000).await;
+
+    let day = app
+        .call(
+            ApiRequest::new("GET /admin/settlements")
+                .query("date", "2026-03-15")
+                .bearer(&admin),
+        )
+        .await;
+    let items = body_json(&day)["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["settlement_date"], "2026-03-15");
+    assert_eq!(items[0]["payout"], 18_000);
+    let no_date = app
+        .call(ApiRequest::new("GET /admin/settlements").bearer(&admin))
+        .await;
+    assert_eq!(code(&no_date), (422, json!("VALIDATION")));
+
+    let own = app
+        .call(
+            ApiRequest::new("GET /partner/settlements")
+                .query("from", "2026-03-01")
+                .query("to", "2026-03-31")
+                .bearer(&partner_token),
+        )
+        .await;
+    let items = body_json(&own)["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 2);
+    assert!(items.iter().all(|item| item["partner_id"] == partner));
+    let backwards = app
+        .call(
+            ApiRequest::new("GET /partner/settlements")
+                .query("from", "2026-03-31")
+                .query("to", "2026-03-01")
+                .bearer(&partner_token),
+        )
+        .await;
+    assert_eq!(code(&backwards), (422, json!("VALIDATION")));
+}

@@ -1,0 +1,232 @@
+//! The `settlement-worker` function: settles the partitions `settlement-scheduler` enqueued.
+//!
+//! For each SQS message (one partition: a time range of one day of one run):
+//!
+//! 1. skip it if its run is no longer RUNNING (finished, failed, or superseded after its lease
+//!    expired): a late or duplicate message changes nothing;
+//! 2. aggregate the range's CONFIRMED orders per partner through the covering index;
+//! 3. replace the partition's partials in MySQL (`settlement_partials`, keyed by run, partition
+//!    and partner, so doing it twice leaves one copy);
+//! 4. add the partition to the run's `done` *set* in DynamoDB (a set counts each partition once)
+//!    and renew the day's lease;
+//! 5. if that made every partition done, finalize: apply each partner's commission policy in
+//!    force on the day, replace the day's settlements in one transaction, and compare their
+//!    totals with a direct query of the day's orders before committing. Equal: COMPLETED;
+//!    different: rolled back and FAILED with both sides in the reason.
+//!
+//! A crash between any two steps is repaired by redelivery: steps 2–4 are idempotent, and a
+//! redelivered message of a run whose partitions are all done (but which is not finished)
+//! finalizes it. Messages that fail are reported in `batchItemFailures`, so only they come back;
+//! after three receives SQS moves them to the dead-letter queue.
+
+use std::{sync::Arc, time::Duration};
+
+use aws_config::SdkConfig;
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::Utc;
+use futures::future::join_all;
+use shared::{
+    Platform,
+    adapters::{
+        aws,
+        dynamodb::{RunState, RunStateError, SettlementRunState},
+        settlements::{self, SettlementRow},
+    },
+    config::SettlementConfig,
+    domain::settlement::{CommissionPolicy, PartitionTask, RunStatus, settle},
+};
+use sqlx::MySqlPool;
+
+/// Duplicates of one message handled at the same moment write the same rows and may deadlock;
+/// the loser retries here, a little later, instead of waiting for SQS to redeliver.
+const LOCK_CONFLICT_ATTEMPTS: u32 = 4;
+const LOCK_CONFLICT_BACKOFF: Duration = Duration::from_millis(20);
+
+#[derive(Debug, Clone)]
+pub struct Deps {
+    db: MySqlPool,
+    runs: SettlementRunState,
+    settings: Arc<SettlementConfig>,
+}
+
+impl Deps {
+    pub fn new(platform: &Platform, sdk: &SdkConfig) -> Self {
+        let config = &platform.config;
+        Self {
+            db: platform.db.clone(),
+            runs: SettlementRunState::new(aws::dynamodb(sdk), &config.aws.settlement_runs_table),
+            settings: Arc::new(config.settlement.clone()),
+        }
+    }
+
+    fn default_policy(&self) -> CommissionPolicy {
+        CommissionPolicy {
+            rate_bps: self.settings.default_rate_bps,
+            fixed_fee: self.settings.default_fixed_fee,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("message body is not a partition task: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error("run {0} is unknown to the run state table")]
+    UnknownRun(String),
+    #[error(transparent)]
+    RunState(#[from] RunStateError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// What handling one partition did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// The run was not RUNNING any more; nothing was touched.
+    Skipped(RunStatus),
+    /// Counted; `done` of the run's partitions are finished.
+    Counted { done: u32, partitions: u32 },
+    /// This partition was the last; the run ended with this status.
+    Finalized(RunStatus),
+}
+
+/// The SQS handler: every record of the batch concurrently; the failed ones are reported so that
+/// only they are redelivered.
+pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
+    let outcomes = join_all(event.records.iter().map(|record| async move {
+        let result = process(deps, record).await;
+        (record, result)
+    }))
+    .await;
+    let mut response = SqsBatchResponse::default();
+    for (record, result) in outcomes {
+        if let Err(err) = result {
+            let id = record.message_id.clone().unwrap_or_default();
+            tracing::error!(message_id = id, error = %err, "partition failed; it will be redelivered");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
+
+async fn process(deps: &Deps, record: &SqsMessage) -> Result<Progress, WorkerError> {
+    let task: PartitionTask = serde_json::from_str(record.body.as_deref().unwrap_or_default())?;
+    settle_partition(deps, &task).await
+}
+
+/// Steps 1–5 of the crate documentation for one partition.
+pub async fn settle_partition(deps: &Deps, task: &PartitionTask) -> Result<Progress, WorkerError> {
+    let run = deps
+        .runs
+        .run(&task.run_id)
+        .await?
+        .ok_or_else(|| WorkerError::UnknownRun(task.run_id.clone()))?;
+    if run.status != RunStatus::Running {
+        return Ok(Progress::Skipped(run.status));
+    }
+    let totals = settlements::aggregate_range(&deps.db, task.from, task.to).await?;
+    retry_lock_conflicts(|| async {
+        settlements::replace_partials(&deps.db, &task.run_id, task.partition, &totals).await
+    })
+    .await?;
+    let run = deps.runs.mark_done(&task.run_id, task.partition).await?;
+    let lease = i64::try_from(deps.settings.lease.as_secs()).unwrap_or(i64::MAX);
+    deps.runs
+        .renew(task.date, &task.run_id, Utc::now(), lease)
+        .await?;
+    settlements::set_partitions_done(&deps.db, &task.run_id, run.done).await?;
+    if run.all_done() && run.status == RunStatus::Running {
+        let status = retry_lock_conflicts(|| async {
+            match finalize(deps, &run).await {
+                Err(WorkerError::Database(err)) => Err(err),
+                other => Ok(other),
+            }
+        })
+        .await??;
+        return Ok(Progress::Finalized(status));
+    }
+    Ok(Progress::Counted {
+        done: run.done,
+        partitions: run.partitions,
+    })
+}
+
+async fn retry_lock_conflicts<T, Work, Attempt>(mut work: Work) -> Result<T, sqlx::Error>
+where
+    Work: FnMut() -> Attempt,
+    Attempt: Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut attempt = 1;
+    loop {
+        match work().await {
+            Err(err) if settlements::is_lock_conflict(&err) && attempt < LOCK_CONFLICT_ATTEMPTS => {
+                tracing::info!(attempt, error = %err, "lock conflict; retrying");
+                tokio::time::sleep(LOCK_CONFLICT_BACKOFF * attempt).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Turns a run's partials into the day's settlements, checks them against the orders, and ends
+/// the run. Safe to repeat: it replaces the day's rows and writes the same end.
+pub async fn finalize(deps: &Deps, run: &RunState) -> Result<RunStatus, WorkerError> {
+    let mut tx = settlements::begin_read_committed(&deps.db).await?;
+    let totals = settlements::run_totals(&mut tx, &run.run_id).await?;
+    let policies = settlements::policies_in_force(&mut tx, run.date).await?;
+    let rows: Vec<SettlementRow> = totals
+        .iter()
+        .map(|total| {
+            let policy = policies
+                .get(&total.partner_id)
+                .copied()
+                .unwrap_or_else(|| deps.default_policy());
+            let payout = settle(total.order_count, total.gross_amount, policy);
+            SettlementRow::new(total.partner_id, run.date, &run.run_id, payout)
+        })
+        .collect();
+    settlements::replace_settlements(&mut tx, run.date, &rows).await?;
+    let settled = settlements::settled_totals(&mut tx, run.date).await?;
+    let direct = settlements::day_totals(&deps.db, run.date).await?;
+
+    // Taken over while we worked: the newer run owns the day's results.
+    let current = deps.runs.run(&run.run_id).await?;
+    if current.is_none_or(|current| current.status != RunStatus::Running) {
+        tx.rollback().await?;
+        return Ok(RunStatus::Failed);
+    }
+    if settled != direct {
+        tx.rollback().await?;
+        let reason = format!(
+            "invariant violated: settlements count {} orders for {} KRW, the day's confirmed orders are {} for {} KRW",
+            settled.order_count, settled.gross_amount, direct.order_count, direct.gross_amount
+        );
+        tracing::error!(run_id = run.run_id, date = %run.date, reason, "settlement run failed");
+        let mut conn = deps.db.acquire().await?;
+        settlements::finish_run(&mut conn, &run.run_id, RunStatus::Failed, Some(&reason)).await?;
+        deps.runs
+            .finish(run.date, &run.run_id, RunStatus::Failed, Some(&reason))
+            .await?;
+        return Ok(RunStatus::Failed);
+    }
+    settlements::finish_run(&mut tx, &run.run_id, RunStatus::Completed, None).await?;
+    tx.commit().await?;
+    deps.runs
+        .finish(run.date, &run.run_id, RunStatus::Completed, None)
+        .await?;
+    tracing::info!(
+        run_id = run.run_id,
+        date = %run.date,
+        partners = rows.len(),
+        orders = settled.order_count,
+        gross = settled.gross_amount,
+        "settlement run completed"
+    );
+    Ok(RunStatus::Completed)
+}
+
+#[cfg(test)]
+mod tests;
