@@ -676,8 +676,7 @@ async fn an_edit_makes_checkout_reload_the_products_facts() {
     let id = body_json(&app.create(&token, &new_product()).await)["id"]
         .as_i64()
         .unwrap();
-    let reservations =
-        StockReservations::new(app.ctx.platform.redis.clone());
+    let reservations = StockReservations::new(app.ctx.platform.redis.clone());
     let facts = shared::adapters::stock::StockFacts {
         remaining: 100,
         release_at: Utc::now(),
