@@ -1023,3 +1023,22 @@ async fn flush_prefix(app: &App) {
             .unwrap();
     }
 }
+
+#[tokio::test]
+async fn an_api_gateway_checkout_event_flows_through_the_handler() {
+    let app = App::new().await;
+    let (partner, _) = app.ctx.user(Role::Partner).await;
+    let product = app.product(partner, 5, 1).await;
+    assert_eq!(product, 1, "the sample event buys product 1");
+    let (_, token) = app.ctx.user(Role::Buyer).await;
+    let mut event: Value =
+        serde_json::from_str(include_str!("../../../events/orders/checkout.json")).unwrap();
+    event["headers"]["authorization"] = json!(format!("Bearer {token}"));
+    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let response = handle(&app.deps, request).await;
+    assert_eq!(response.status(), 201, "{:?}", body_json(&response));
+    assert_eq!(
+        body_json(&response)["orders"][0]["items"][0]["product_id"],
+        1
+    );
+}
