@@ -211,17 +211,7 @@ async fn with_reservations(
 
     let mut tx = deps.platform.db.begin().await.map_err(WriteError::from)?;
     let result = write_checkout(&mut tx, deps, attempt, &priced, &limits).await;
-    let committed = match result {
-        Ok(written) => tx
-            .commit()
-            .await
-            .map(|()| written)
-            .map_err(WriteError::from),
-        Err(err) => {
-            let _ = tx.rollback().await;
-            Err(err)
-        }
-    };
+    let committed = end(tx, result).await;
     if committed.is_err() {
         give_back(deps, &reserved).await;
         if let Err(WriteError::Refused(ApiError::Conflict {
@@ -319,14 +309,20 @@ async fn with_mysql_only(
 ) -> Result<(Vec<u8>, bool), WriteError> {
     let mut tx = deps.platform.db.begin().await.map_err(WriteError::from)?;
     let result = checked_in_mysql(&mut tx, deps, attempt).await;
+    end(tx, result).await
+}
+
+/// Commits on success, rolls back (before we answer) on a refusal.
+async fn end<T>(
+    tx: Transaction<'static, MySql>,
+    result: Result<T, WriteError>,
+) -> Result<T, WriteError> {
     match result {
-        Ok(written) => tx
-            .commit()
-            .await
-            .map(|()| written)
-            .map_err(WriteError::from),
+        Ok(value) => tx.commit().await.map(|()| value).map_err(WriteError::from),
         Err(err) => {
-            let _ = tx.rollback().await;
+            if let Err(rollback) = tx.rollback().await {
+                tracing::warn!(%rollback, "rollback failed; the connection will be discarded");
+            }
             Err(err)
         }
     }
