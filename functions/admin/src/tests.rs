@@ -216,3 +216,18 @@ async fn settlements_are_listed_by_day_for_admins_and_by_range_for_their_partner
         .await;
     assert_eq!(code(&backwards), (422, json!("VALIDATION")));
 }
+
+#[tokio::test]
+async fn the_sample_api_gateway_event_starts_a_run() {
+    let app = App::new().await;
+    let (_, admin) = app.ctx.user(Role::Admin).await;
+    let mut event: Value =
+        serde_json::from_str(include_str!("../../../events/admin/start-run.json")).unwrap();
+    event["headers"]["authorization"] = json!(format!("Bearer {admin}"));
+    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let response = handle(&app.deps, request).await;
+    assert_eq!(response.status(), 202, "{:?}", body_json(&response));
+    let run = body_json(&response);
+    assert_eq!(run["date"], "2026-11-23");
+    assert_eq!(run["partitions"], 8);
+}

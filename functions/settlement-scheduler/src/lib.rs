@@ -103,6 +103,7 @@ pub async fn start_run(
     let run_id = uuid::Uuid::now_v7().to_string();
     let partitions = deps.settings.partitions;
     let lease = i64::try_from(deps.settings.lease.as_secs()).unwrap_or(i64::MAX);
+    let started = std::time::Instant::now();
     let superseded = match deps
         .runs
         .acquire(date, &run_id, partitions, trigger, now, lease)
@@ -114,13 +115,15 @@ pub async fn start_run(
         }
         Acquired::Busy { run_id } => return Ok(StartOutcome::Busy { run_id }),
     };
+    let acquired = started.elapsed();
     if let Some(stalled) = &superseded {
         tracing::warn!(%date, stalled, run_id, "took over a settlement run whose lease expired");
         let mut conn = deps.db.acquire().await?;
         let why = format!("lease expired; superseded by run {run_id}");
         settlements::finish_run(&mut conn, stalled, RunStatus::Failed, Some(&why)).await?;
     }
-    if let Err(err) = record_and_enqueue(deps, queue_url, &run_id, date, partitions).await {
+    let recorded = record_and_enqueue(deps, queue_url, &run_id, date, partitions).await;
+    if let Err(err) = recorded {
         tracing::error!(%date, run_id, error = %err, "could not start the settlement run");
         let reason = format!("could not start: {err}");
         if let Err(mark) = deps
@@ -136,7 +139,15 @@ pub async fn start_run(
         }
         return Err(err);
     }
-    tracing::info!(%date, run_id, partitions, "settlement run started");
+    tracing::info!(
+        %date,
+        run_id,
+        partitions,
+        acquire_ms = acquired.as_secs_f64() * 1_000.0,
+        record_enqueue_ms = started.elapsed().saturating_sub(acquired).as_secs_f64() * 1_000.0,
+        total_ms = started.elapsed().as_secs_f64() * 1_000.0,
+        "settlement run started"
+    );
     Ok(StartOutcome::Started(RunStarted {
         run_id,
         date,

@@ -225,3 +225,26 @@ async fn without_a_queue_nothing_is_locked() {
     assert!(matches!(err, StartError::NoQueue), "{err}");
     assert_eq!(deps.runs().lock(date()).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn the_sample_scheduled_event_settles_the_day_before_its_fire() {
+    let app = App::new().await;
+    let event: EventBridgeEvent = serde_json::from_str(include_str!(
+        "../../../events/settlement-scheduler/scheduled.json"
+    ))
+    .unwrap();
+    // Fired at 04:00 on 2026-11-24 in Seoul: the 23rd is settled.
+    let report = handle(&app.deps, event).await.unwrap();
+    let FireReport::Started {
+        date: settled,
+        run_id,
+        partitions,
+    } = report
+    else {
+        panic!("{report:?}")
+    };
+    assert_eq!(settled, "2026-11-23".parse::<NaiveDate>().unwrap());
+    assert_eq!(partitions, 4);
+    assert_eq!(app.mysql_status(&run_id).await, "RUNNING");
+    assert_eq!(app.queued_tasks().await.len(), 4);
+}

@@ -19,7 +19,10 @@
 //! finalizes it. Messages that fail are reported in `batchItemFailures`, so only they come back;
 //! after three receives SQS moves them to the dead-letter queue.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -117,26 +120,43 @@ async fn process(deps: &Deps, record: &SqsMessage) -> Result<Progress, WorkerErr
 }
 
 /// Steps 1–5 of the crate documentation for one partition.
+///
+/// The run's status is read while the range is aggregated (both are reads; a stale message
+/// only wastes its read), and the done-mark and the lease renewal go out together, so a
+/// partition costs one MySQL read, one MySQL transaction and two DynamoDB round trips in a row.
 pub async fn settle_partition(deps: &Deps, task: &PartitionTask) -> Result<Progress, WorkerError> {
-    let run = deps
-        .runs
-        .run(&task.run_id)
-        .await?
-        .ok_or_else(|| WorkerError::UnknownRun(task.run_id.clone()))?;
+    let started = Instant::now();
+    let (run, totals) = tokio::join!(
+        deps.runs.run(&task.run_id),
+        settlements::aggregate_range(&deps.db, task.from, task.to)
+    );
+    let run = run?.ok_or_else(|| WorkerError::UnknownRun(task.run_id.clone()))?;
     if run.status != RunStatus::Running {
         return Ok(Progress::Skipped(run.status));
     }
-    let totals = settlements::aggregate_range(&deps.db, task.from, task.to).await?;
+    let totals = totals?;
+    let aggregated = Instant::now();
     retry_lock_conflicts(|| async {
         settlements::replace_partials(&deps.db, &task.run_id, task.partition, &totals).await
     })
     .await?;
-    let run = deps.runs.mark_done(&task.run_id, task.partition).await?;
+    let upserted = Instant::now();
     let lease = i64::try_from(deps.settings.lease.as_secs()).unwrap_or(i64::MAX);
-    deps.runs
-        .renew(task.date, &task.run_id, Utc::now(), lease)
-        .await?;
+    let (run, ()) = tokio::try_join!(
+        deps.runs.mark_done(&task.run_id, task.partition),
+        deps.runs.renew(task.date, &task.run_id, Utc::now(), lease),
+    )?;
     settlements::set_partitions_done(&deps.db, &task.run_id, run.done).await?;
+    tracing::info!(
+        run_id = task.run_id,
+        partition = task.partition,
+        partners = totals.len(),
+        aggregate_ms = millis(aggregated - started),
+        partials_ms = millis(upserted - aggregated),
+        marks_ms = millis(upserted.elapsed()),
+        done = run.done,
+        "partition counted"
+    );
     if run.all_done() && run.status == RunStatus::Running {
         let status = retry_lock_conflicts(|| async {
             match finalize(deps, &run).await {
@@ -151,6 +171,11 @@ pub async fn settle_partition(deps: &Deps, task: &PartitionTask) -> Result<Progr
         done: run.done,
         partitions: run.partitions,
     })
+}
+
+/// A duration in milliseconds, for the step timings in the logs.
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1_000.0
 }
 
 async fn retry_lock_conflicts<T, Work, Attempt>(mut work: Work) -> Result<T, sqlx::Error>
@@ -173,24 +198,38 @@ where
 
 /// Turns a run's partials into the day's settlements, checks them against the orders, and ends
 /// the run. Safe to repeat: it replaces the day's rows and writes the same end.
+///
+/// The direct query of the day's orders runs on its own connections while the settlements are
+/// written in the transaction: the two sides are independent reads, and both are complete
+/// before they are compared and before anything commits.
 pub async fn finalize(deps: &Deps, run: &RunState) -> Result<RunStatus, WorkerError> {
-    let mut tx = settlements::begin_read_committed(&deps.db).await?;
-    let totals = settlements::run_totals(&mut tx, &run.run_id).await?;
-    let policies = settlements::policies_in_force(&mut tx, run.date).await?;
-    let rows: Vec<SettlementRow> = totals
-        .iter()
-        .map(|total| {
-            let policy = policies
-                .get(&total.partner_id)
-                .copied()
-                .unwrap_or_else(|| deps.default_policy());
-            let payout = settle(total.order_count, total.gross_amount, policy);
-            SettlementRow::new(total.partner_id, run.date, &run.run_id, payout)
-        })
-        .collect();
-    settlements::replace_settlements(&mut tx, run.date, &rows).await?;
-    let settled = settlements::settled_totals(&mut tx, run.date).await?;
-    let direct = settlements::day_totals(&deps.db, run.date).await?;
+    let started = Instant::now();
+    let direct = async {
+        let result = settlements::day_totals(&deps.db, run.date).await;
+        (result, started.elapsed())
+    };
+    let written = async {
+        let mut tx = settlements::begin_read_committed(&deps.db).await?;
+        let totals = settlements::run_totals(&mut tx, &run.run_id).await?;
+        let policies = settlements::policies_in_force(&mut tx, run.date).await?;
+        let rows: Vec<SettlementRow> = totals
+            .iter()
+            .map(|total| {
+                let policy = policies
+                    .get(&total.partner_id)
+                    .copied()
+                    .unwrap_or_else(|| deps.default_policy());
+                let payout = settle(total.order_count, total.gross_amount, policy);
+                SettlementRow::new(total.partner_id, run.date, &run.run_id, payout)
+            })
+            .collect();
+        settlements::replace_settlements(&mut tx, run.date, &rows).await?;
+        let settled = settlements::settled_totals(&mut tx, run.date).await?;
+        Ok::<_, sqlx::Error>((tx, rows.len(), settled, started.elapsed()))
+    };
+    let ((direct, check_time), written) = tokio::join!(direct, written);
+    let direct = direct?;
+    let (mut tx, partners, settled, write_time) = written?;
 
     // Taken over while we worked: the newer run owns the day's results.
     let current = deps.runs.run(&run.run_id).await?;
@@ -212,17 +251,24 @@ pub async fn finalize(deps: &Deps, run: &RunState) -> Result<RunStatus, WorkerEr
             .await?;
         return Ok(RunStatus::Failed);
     }
+    let compared = Instant::now();
     settlements::finish_run(&mut tx, &run.run_id, RunStatus::Completed, None).await?;
     tx.commit().await?;
+    let committed = Instant::now();
     deps.runs
         .finish(run.date, &run.run_id, RunStatus::Completed, None)
         .await?;
     tracing::info!(
         run_id = run.run_id,
         date = %run.date,
-        partners = rows.len(),
+        partners,
         orders = settled.order_count,
         gross = settled.gross_amount,
+        write_ms = millis(write_time),
+        check_ms = millis(check_time),
+        run_state_ms = millis((compared - started).saturating_sub(check_time.max(write_time))),
+        commit_ms = millis(committed - compared),
+        finish_ms = millis(committed.elapsed()),
         "settlement run completed"
     );
     Ok(RunStatus::Completed)

@@ -532,3 +532,30 @@ async fn malformed_messages_are_reported_as_failed() {
     assert_eq!(response.batch_item_failures.len(), 1);
     assert_eq!(response.batch_item_failures[0].item_identifier, "m-1");
 }
+
+#[tokio::test]
+async fn the_sample_event_carries_exactly_what_the_scheduler_sends() {
+    let app = App::new().await;
+    let event: SqsEvent = serde_json::from_str(include_str!(
+        "../../../events/settlement-worker/partition.json"
+    ))
+    .unwrap();
+    let body = event.records[0].body.clone().unwrap();
+    let task: PartitionTask = serde_json::from_str(&body).unwrap();
+    let sent =
+        &shared::domain::settlement::partition_tasks(&task.run_id, task.date, task.partitions)
+            [task.partition as usize];
+    assert_eq!(
+        String::from_utf8(shared::http::json_bytes(sent)).unwrap(),
+        body,
+        "the scheduler's bytes"
+    );
+    // Its run is unknown here: the handler reports the message as failed, to be redelivered.
+    let response = handle(&app.deps, event).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["2e1424d4-f796-459a-8184-9c92662be6da"]);
+}
