@@ -30,6 +30,9 @@ pub enum Command {
     /// The nightly settlement end to end (scheduler, SQS, workers) against one GROUP BY, the
     /// naive approach, a partition sweep, 10M orders, and a batched against a row-by-row insert.
     Settlement(crate::settlement::SettlementArgs),
+    /// A drop of 1,000 units raced by 100,000 attempts: the reservation strategy against the
+    /// replaced system's per-product lock and the floor (one Lua decrement on the same stack).
+    Drop(crate::drop::DropArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -137,6 +140,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::ProductsList(args) => products_list::run(&args).await,
         Command::Settlement(args) => crate::settlement::run(&args).await,
+        Command::Drop(args) => crate::drop::run(&args).await,
     }
 }
 

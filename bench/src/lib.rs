@@ -15,14 +15,19 @@
 //! - [`catalogue`]: the bench database: a fresh, migrated `kicksync_bench` with generated
 //!   partners and products.
 //! - [`settlement`]: `bench settlement`, the nightly settlement end to end against its floor.
+//! - [`timeline`]: where the time of one settlement run goes, from the functions' step timings.
+//! - [`drop`]: `bench drop`, a drop raced by buyers: the reservation strategy, the replaced
+//!   system's lock and the floor (`POST /_bench/drop-floor`), with a MySQL audit of every sale.
 //! - [`runner`]: the release `kicksync-local` as a child process, one per configuration.
 //! - [`wrk`]: runs `wrk --latency` and parses its report.
 //! - [`report`]: the machine description, table formatting and the results file.
 
 pub mod catalogue;
 pub mod cli;
+pub mod drop;
 pub mod products_list;
 pub mod report;
 pub mod runner;
 pub mod settlement;
+pub mod timeline;
 pub mod wrk;

@@ -193,6 +193,8 @@ pub async fn run(args: &ProductsListArgs) -> anyhow::Result<()> {
         .timeout(std::time::Duration::from_secs(30))
         .build()?;
     let redis = RedisStore::with_prefix(&args.env.redis_url, REDIS_PREFIX)?;
+    let machine = Machine::detect_with_load().await;
+    machine.warn_if_busy();
 
     println!(
         "products-list: {} products, {} connections, {} per configuration, wrk -t{}",
@@ -320,7 +322,7 @@ pub async fn run(args: &ProductsListArgs) -> anyhow::Result<()> {
     let results = Results {
         date: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         command: command(args),
-        machine: Machine::detect(),
+        machine,
         products: args.products,
         connections: args.connections,
         threads: args.threads,
@@ -454,8 +456,8 @@ async fn warm_up(client: &reqwest::Client, url: &str, setup: Setup) -> anyhow::R
     Ok(body.to_vec())
 }
 
-/// Deletes every key with the bench's prefix.
-async fn flush(redis: &RedisStore) -> anyhow::Result<()> {
+/// Deletes every key with the store's prefix (`bench drop` uses it too).
+pub(crate) async fn flush(redis: &RedisStore) -> anyhow::Result<()> {
     let mut connection = redis.connection().await?;
     let keys: Vec<String> = {
         let mut iter = connection

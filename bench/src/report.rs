@@ -1,6 +1,9 @@
 //! What every results file carries (date, command, machine) and how figures are printed.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use anyhow::Context;
 use serde::Serialize;
@@ -10,9 +13,14 @@ use serde::Serialize;
 pub struct Machine {
     pub cores: usize,
     pub cpu_model: String,
+    /// How busy the CPUs were in the second before the benchmark started (0 to 100): well
+    /// above zero means something else was using the CPUs the figures were measured on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_busy_percent_at_start: Option<f64>,
 }
 
 impl Machine {
+    /// Reads the CPU model and the core count.
     pub fn detect() -> Self {
         let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
@@ -26,8 +34,69 @@ impl Machine {
         Self {
             cores: std::thread::available_parallelism().map_or(1, usize::from),
             cpu_model,
+            cpu_busy_percent_at_start: None,
         }
     }
+
+    /// Like [`Machine::detect`], and watches for one second how busy the CPUs are.
+    pub async fn detect_with_load() -> Self {
+        let before = cpu_times();
+        tokio::time::sleep(BUSY_SAMPLE).await;
+        let after = cpu_times();
+        let busy = before.zip(after).and_then(|(before, after)| {
+            let total = after.total.checked_sub(before.total)?;
+            let idle = after.idle.checked_sub(before.idle)?;
+            #[allow(clippy::cast_precision_loss, reason = "jiffies over one second")]
+            let busy = 100.0 * (1.0 - idle as f64 / total as f64);
+            (total > 0).then_some(round(busy, 1))
+        });
+        Self {
+            cpu_busy_percent_at_start: busy,
+            ..Self::detect()
+        }
+    }
+
+    /// Says so when the machine is busy before a benchmark starts: the figures would measure
+    /// the competition too.
+    pub fn warn_if_busy(&self) {
+        if let Some(busy) = self
+            .cpu_busy_percent_at_start
+            .filter(|busy| *busy >= BUSY_WARNING_PERCENT)
+        {
+            eprintln!(
+                "note: the CPUs were {busy:.0}% busy before the benchmark started: something \
+                 else is using them, and the figures will show it"
+            );
+        }
+    }
+}
+
+/// How long [`Machine::detect`] watches the CPUs.
+const BUSY_SAMPLE: Duration = Duration::from_secs(1);
+/// An idle machine's background stays well below this.
+const BUSY_WARNING_PERCENT: f64 = 20.0;
+
+/// Cumulative jiffies of all CPUs, from `/proc/stat`'s first line.
+#[derive(Debug, Clone, Copy)]
+struct CpuTimes {
+    total: u64,
+    /// Idle plus waiting for I/O.
+    idle: u64,
+}
+
+fn cpu_times() -> Option<CpuTimes> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .filter_map(|field| field.parse().ok())
+        .collect();
+    Some(CpuTimes {
+        total: fields.iter().sum(),
+        idle: fields.get(3)? + fields.get(4).copied().unwrap_or(0),
+    })
 }
 
 /// Writes `value` as pretty JSON to `dir/name.json`, replacing an earlier run's file.

@@ -73,6 +73,11 @@ impl Runner {
         Ok(runner)
     }
 
+    /// The runner's process id (the bench reads its CPU time), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     pub fn base_url(&self) -> &str {
         &self.base_url
     }

@@ -59,7 +59,8 @@ pub struct ServeArgs {
     #[arg(long)]
     pub seed: bool,
     /// Benchmarks only: also serve `GET /_bench/floor`, one Redis GET and nothing else, the
-    /// floor `bench products-list` measures the cached product list against. Not an API route.
+    /// floor `bench products-list` measures the cached product list against, and
+    /// `POST /_bench/drop-floor`, one Lua decrement, the floor of `bench drop`. Not API routes.
     #[arg(long)]
     pub bench_floor: bool,
     #[command(flatten)]

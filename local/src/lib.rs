@@ -20,8 +20,9 @@
 //!   time and on demand.
 //! - [`seed`]: idempotent demo data (an admin, two partners, a buyer, a dozen products).
 //! - [`docs`]: the merged OpenAPI document and Swagger UI.
-//! - [`bench_floor`]: bench only, `GET /_bench/floor` for `serve --bench-floor`: one Redis GET,
-//!   the baseline the product-list benchmark compares the cached list with.
+//! - [`bench_floor`]: bench only, `GET /_bench/floor` and `POST /_bench/drop-floor` for
+//!   `serve --bench-floor`: one Redis GET, and one Lua decrement, the baselines of the
+//!   product-list and drop benchmarks.
 
 pub mod bench_floor;
 pub mod cli;

@@ -69,8 +69,8 @@ impl Server {
         })
     }
 
-    /// Bench only: also serve `GET /_bench/floor` (see [`bench_floor`]), the baseline that
-    /// `bench products-list` measures the cached product list against.
+    /// Bench only: also serve `GET /_bench/floor` and `POST /_bench/drop-floor` (see
+    /// [`bench_floor`]), the baselines of `bench products-list` and `bench drop`.
     #[must_use]
     pub fn with_bench_floor(mut self, redis: RedisStore) -> Self {
         self.bench_floor = Some(redis);
