@@ -335,17 +335,8 @@ impl SettlementRunState {
             .expression_attribute_values(":running", s(RunStatus::Running.as_str()))
             .send()
             .await;
-        match result {
-            // Not ours any more (superseded): nothing to renew.
-            Err(SdkError::ServiceError(err))
-                if err.err().is_conditional_check_failed_exception() =>
-            {
-                Ok(())
-            }
-            other => other
-                .map(|_| ())
-                .map_err(|err| RunStateError::new("UpdateItem", err)),
-        }
+        // Not ours any more (superseded): nothing to renew.
+        unless_condition_failed(result)
     }
 
     /// Records the end of a run, on the run and, if it still holds it, on the day's lock.
@@ -387,16 +378,8 @@ impl SettlementRunState {
             .expression_attribute_values(":run", s(run_id))
             .send()
             .await;
-        match lock {
-            Err(SdkError::ServiceError(err))
-                if err.err().is_conditional_check_failed_exception() =>
-            {
-                Ok(())
-            }
-            other => other
-                .map(|_| ())
-                .map_err(|err| RunStateError::new("UpdateItem", err)),
-        }
+        // Another run holds the day now: its lock is not ours to change.
+        unless_condition_failed(lock)
     }
 }
 
@@ -414,6 +397,27 @@ fn run_state(run_id: &str, item: &Item) -> RunState {
         done: u32::try_from(done).unwrap_or(u32::MAX),
         status: status_of(item),
         error: text(item, "error").map(str::to_owned),
+    }
+}
+
+/// An update whose condition failed changed nothing, which is all these callers need; any other
+/// failure is an error.
+fn unless_condition_failed(
+    result: Result<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+        SdkError<
+            aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+            aws_sdk_dynamodb::config::http::HttpResponse,
+        >,
+    >,
+) -> Result<(), RunStateError> {
+    match result {
+        Err(SdkError::ServiceError(err)) if err.err().is_conditional_check_failed_exception() => {
+            Ok(())
+        }
+        other => other
+            .map(|_| ())
+            .map_err(|err| RunStateError::new("UpdateItem", err)),
     }
 }
 
