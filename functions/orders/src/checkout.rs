@@ -106,11 +106,14 @@ struct Attempt<'a> {
 pub(crate) async fn checkout(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
     let principal = deps.platform.authenticator.authenticate(req).await?;
     principal.require(&[Role::Buyer])?;
-    crate::enforce_checkout_limit(deps, principal.user_id).await?;
-    let key = header_str(req.headers(), IDEMPOTENCY_KEY_HEADER).ok_or_else(|| {
+    let key = header_str(req.headers(), IDEMPOTENCY_KEY_HEADER);
+    let valid_key = key.filter(|key| is_valid_idempotency_key(key));
+    // Counted before the key is judged, as every attempt is; the markers come in the same trip.
+    let markers = crate::enforce_checkout_limit(deps, principal.user_id, valid_key).await?;
+    let key = key.ok_or_else(|| {
         ApiError::bad_request("IDEMPOTENCY_KEY_REQUIRED", "send an Idempotency-Key header")
     })?;
-    if !is_valid_idempotency_key(key) {
+    if valid_key.is_none() {
         return Err(ApiError::bad_request(
             "IDEMPOTENCY_KEY_REQUIRED",
             "Idempotency-Key must be 8 to 128 printable ASCII characters",
@@ -126,7 +129,7 @@ pub(crate) async fn checkout(deps: &Deps, req: &Request) -> Result<Response<Body
         now: Utc::now(),
     };
 
-    if let Some(replay) = replay_if_used(deps, &attempt).await? {
+    if let Some(replay) = replay_if_used(deps, &attempt, markers.as_deref()).await? {
         return Ok(replay);
     }
     let written = match deps.platform.config.orders.stock_strategy {
@@ -148,16 +151,14 @@ pub(crate) async fn checkout(deps: &Deps, req: &Request) -> Result<Response<Body
     }
 }
 
-/// The same key again: the first answer for the same items, 422 for different ones.
+/// The same key again: the first answer for the same items, 422 for different ones. `markers`
+/// are the replies of the idempotency markers, asked along with the rate limit.
 async fn replay_if_used(
     deps: &Deps,
     attempt: &Attempt<'_>,
+    markers: Option<&[bool]>,
 ) -> Result<Option<Response<Body>>, ApiError> {
-    if deps
-        .markers
-        .certainly_unused(attempt.buyer_id, attempt.key)
-        .await
-    {
+    if deps.markers.certainly_unused(markers).await {
         return Ok(None);
     }
     replay_if_used_in_mysql(deps, attempt).await

@@ -97,20 +97,36 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
     respond(result)
 }
 
-async fn enforce_checkout_limit(deps: &Deps, buyer_id: i64) -> Result<(), ApiError> {
+/// Counts the attempt against the buyer's checkout limit (429 past it) and, in the same Redis
+/// round trip, asks the idempotency markers about `key` when there is one. Returns the markers'
+/// replies for [`markers::KeyMarkers::certainly_unused`]; `None` without a key or without Redis.
+async fn enforce_checkout_limit(
+    deps: &Deps,
+    buyer_id: i64,
+    key: Option<&str>,
+) -> Result<Option<Vec<bool>>, ApiError> {
     let limit = deps.platform.config.orders.checkout_limit_per_minute;
-    match deps
+    let counted = deps
         .limiter
-        .hit(&format!("checkout:{buyer_id}"), limit, CHECKOUT_WINDOW)
-        .await
-    {
-        Ok(RateDecision::Allowed) => Ok(()),
-        Ok(RateDecision::Limited { retry_after_secs }) => {
+        .hit_and_read::<Vec<bool>>(
+            &format!("checkout:{buyer_id}"),
+            limit,
+            CHECKOUT_WINDOW,
+            |pipe| {
+                if let Some(key) = key {
+                    deps.markers.ask(pipe, buyer_id, key);
+                }
+            },
+        )
+        .await;
+    match counted {
+        Ok((RateDecision::Allowed, replies)) => Ok(key.map(|_| replies)),
+        Ok((RateDecision::Limited { retry_after_secs }, _)) => {
             Err(ApiError::RateLimited { retry_after_secs })
         }
         Err(err) => {
             tracing::warn!(%err, "Redis unavailable; checkout not rate limited");
-            Ok(())
+            Ok(None)
         }
     }
 }

@@ -5,10 +5,14 @@
 //! per finished checkout (kept a day) and `ck:ready`, set once the markers of the last day were
 //! loaded from MySQL since Redis last started empty. Without `ck:ready`, or with Redis down, a key
 //! is looked up in MySQL; a marker that could not be written clears `ck:ready`.
+//!
+//! The two reads travel in the round trip that counts the attempt against the buyer's checkout
+//! limit ([`KeyMarkers::ask`] adds them to that pipeline), so a refused attempt costs one round
+//! trip fewer.
 
 use std::time::Duration;
 
-use redis::AsyncCommands;
+use redis::{AsyncCommands, Pipeline};
 use sha2::{Digest, Sha256};
 use shared::adapters::redis::RedisStore;
 use sqlx::MySqlPool;
@@ -36,29 +40,27 @@ impl KeyMarkers {
         self.redis.key("ck:ready")
     }
 
-    /// True only when Redis can vouch that this buyer never finished a checkout with `key`.
-    pub async fn certainly_unused(&self, buyer_id: i64, key: &str) -> bool {
-        let Ok(mut connection) = self.redis.connection().await else {
-            return false;
-        };
-        let answer: Result<(bool, bool), _> = redis::pipe()
-            .exists(self.marker(buyer_id, key.as_bytes()))
-            .exists(self.ready())
-            .query_async(&mut connection)
-            .await;
-        match answer {
-            Ok((false, true)) => true,
-            Err(err) => {
-                self.redis.noted(err);
-                false
-            }
-            Ok((false, false)) => {
+    /// Adds the two reads that tell whether this buyer finished a checkout with `key` to `pipe`:
+    /// `EXISTS` of the key's marker and of `ck:ready`. Their replies, `[marker, ready]`, go to
+    /// [`KeyMarkers::certainly_unused`].
+    pub fn ask(&self, pipe: &mut Pipeline, buyer_id: i64, key: &str) {
+        pipe.exists(self.marker(buyer_id, key.as_bytes()))
+            .exists(self.ready());
+    }
+
+    /// True only when Redis vouched that this buyer never finished a checkout with the key:
+    /// no marker, and the markers loaded. `replies` is what [`KeyMarkers::ask`]'s reads answered,
+    /// `None` when Redis could not be asked. Markers found not loaded are reloaded from MySQL.
+    pub async fn certainly_unused(&self, replies: Option<&[bool]>) -> bool {
+        match replies {
+            Some([false, true]) => true,
+            Some([false, false]) => {
                 if let Err(err) = self.reload().await {
                     tracing::warn!(%err, "could not reload idempotency markers");
                 }
                 false
             }
-            Ok(_) => false,
+            _ => false,
         }
     }
 

@@ -104,7 +104,7 @@ pub async fn add_to_purchases(
     product_id: i64,
     quantity: i32,
 ) -> Result<i32, sqlx::Error> {
-    sqlx::query(
+    let upserted = sqlx::query(
         "INSERT INTO buyer_product_purchases (buyer_id, product_id, quantity) VALUES (?, ?, ?) \
          ON DUPLICATE KEY UPDATE quantity = quantity + VALUES(quantity)",
     )
@@ -113,6 +113,12 @@ pub async fn add_to_purchases(
     .bind(quantity)
     .execute(&mut **tx)
     .await?;
+    // An upsert affects 1 row when it inserted and 2 when it changed an existing row (MySQL and
+    // MariaDB alike). A new row holds exactly `quantity`: the buyer's first units of the product,
+    // the common case in a drop, need no second statement inside the product's lock.
+    if upserted.rows_affected() == 1 {
+        return Ok(quantity);
+    }
     let (total,): (i32,) = sqlx::query_as(
         "SELECT quantity FROM buyer_product_purchases WHERE buyer_id = ? AND product_id = ?",
     )

@@ -360,6 +360,70 @@ async fn checkout_is_rate_limited_per_buyer() {
     assert!(limited.headers().contains_key("retry-after"));
 }
 
+#[tokio::test]
+async fn the_limit_counts_attempts_without_a_key_and_answers_first() {
+    // GIVEN a limit of one attempt per minute
+    let app = App::with_vars(&[("CHECKOUT_LIMIT_PER_MINUTE", "1")]).await;
+    let (partner, _) = app.ctx.user(Role::Partner).await;
+    let (_, buyer) = app.ctx.user(Role::Buyer).await;
+    let product = app.product(partner, 5, 1).await;
+    let without_key = || {
+        app.call(
+            ApiRequest::new("POST /orders")
+                .bearer(&buyer)
+                .json(&json!({"items": one(product)})),
+        )
+    };
+
+    // WHEN the buyer tries twice without an Idempotency-Key, then once with one
+    let first = without_key().await;
+    let second = without_key().await;
+    let keyed = app.checkout(&buyer, "checkout-0001", one(product)).await;
+
+    // THEN the first is refused for its key, and the limit, counting it, refuses the others
+    assert_eq!(
+        (first.status().as_u16(), code(&first).as_str()),
+        (400, "IDEMPOTENCY_KEY_REQUIRED")
+    );
+    for limited in [second, keyed] {
+        assert_eq!(
+            (limited.status().as_u16(), code(&limited).as_str()),
+            (429, "RATE_LIMITED")
+        );
+    }
+    assert_eq!(app.stock_in_mysql(product).await, 5);
+}
+
+#[tokio::test]
+async fn checkouts_and_replays_survive_redis_forgetting_its_scripts() {
+    let app = App::new().await;
+    let (partner, _) = app.ctx.user(Role::Partner).await;
+    let (_, buyer) = app.ctx.user(Role::Buyer).await;
+    let product = app.product(partner, 1, 1).await;
+    let forget_scripts = || async {
+        let mut connection = app.ctx.platform.redis.connection().await.unwrap();
+        let () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+    };
+
+    forget_scripts().await;
+    let first = app.checkout(&buyer, "checkout-0001", one(product)).await;
+    assert_eq!(first.status(), 201);
+    forget_scripts().await;
+    let replay = app.checkout(&buyer, "checkout-0001", one(product)).await;
+    assert_eq!(replay.status(), 201);
+    assert_eq!(body_json(&replay), body_json(&first));
+    let (_, other) = app.ctx.user(Role::Buyer).await;
+    forget_scripts().await;
+    assert_eq!(
+        code(&app.checkout(&other, "checkout-0001", one(product)).await),
+        "SOLD_OUT"
+    );
+}
+
 // --- idempotency ----------------------------------------------------------------------------
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use std::{
 };
 
 use redis::{
-    AsyncCommands, Client, ErrorKind, RedisError, Script,
+    AsyncCommands, Client, ErrorKind, FromRedisValue, Pipeline, RedisError, Script, Value,
     aio::{ConnectionManager, ConnectionManagerConfig},
 };
 use secrecy::ExposeSecret;
@@ -155,21 +155,49 @@ impl RateLimiter {
         limit: u32,
         window: Duration,
     ) -> Result<RateDecision, RedisError> {
+        let (decision, ()) = self.hit_and_read(name, limit, window, |_| {}).await?;
+        Ok(decision)
+    }
+
+    /// Counts one attempt like [`RateLimiter::hit`] and, in the same round trip, runs the
+    /// commands `reads` adds to the pipeline, returning their replies (as `T`) with the decision.
+    /// They run whatever the decision, so they must change nothing, and a caller acts on their
+    /// replies only for an allowed attempt. The checkout asks for its idempotency markers this way.
+    pub async fn hit_and_read<T: FromRedisValue>(
+        &self,
+        name: &str,
+        limit: u32,
+        window: Duration,
+        reads: impl FnOnce(&mut Pipeline),
+    ) -> Result<(RateDecision, T), RedisError> {
         let mut connection = self.redis.connection().await?;
-        let retry_after: u64 = self
-            .script
-            .key(self.redis.key(&format!("rl:{name}")))
-            .arg(window.as_secs().max(1))
-            .arg(limit)
-            .invoke_async(&mut connection)
-            .await
-            .map_err(|err| self.redis.noted(err))?;
-        Ok(match retry_after {
+        let mut invocation = self.script.key(self.redis.key(&format!("rl:{name}")));
+        invocation.arg(window.as_secs().max(1)).arg(limit);
+        let mut pipe = redis::pipe();
+        pipe.invoke_script(&invocation);
+        reads(&mut pipe);
+        let replies: Vec<Value> = match pipe.query_async(&mut connection).await {
+            // Redis lost its scripts (a restart): the attempt was not counted; load and send again.
+            Err(err) if err.kind() == ErrorKind::NoScriptError => {
+                invocation.load_async(&mut connection).await?;
+                pipe.query_async(&mut connection).await
+            }
+            replies => replies,
+        }
+        .map_err(|err| self.redis.noted(err))?;
+        let Some((counted, read)) = replies.split_first() else {
+            return Err(RedisError::from((
+                ErrorKind::TypeError,
+                "no reply to the rate limit script",
+            )));
+        };
+        let decision = match u64::from_redis_value(counted)? {
             0 => RateDecision::Allowed,
             secs => RateDecision::Limited {
                 retry_after_secs: secs,
             },
-        })
+        };
+        Ok((decision, T::from_redis_value(&Value::Array(read.to_vec()))?))
     }
 }
 
