@@ -255,6 +255,9 @@ struct Audit {
     /// `StockReservations::remaining` (reservation), the floor's counter (floor); the lock
     /// strategy keeps no counter.
     redis_remaining: Option<i64>,
+    /// From the first order's `created_at` to the last one's: the sales go one at a time
+    /// through the product's row lock in MySQL, and this is how long that took.
+    sales_span_s: f64,
 }
 
 /// One configuration's figures; attempts/s and latencies cover both phases.
@@ -355,7 +358,7 @@ struct Results {
 
 pub async fn run(args: &DropArgs) -> anyhow::Result<()> {
     validate(args)?;
-    let machine = Machine::detect();
+    let machine = Machine::detect_with_load().await;
     machine.warn_if_busy();
     let setups: Vec<Setup> = if args.only.is_empty() {
         Setup::ALL.to_vec()
@@ -778,6 +781,16 @@ impl<'a> Bench<'a> {
             sweeps_between(b_from, b_to),
         );
         check_sale(setup, &figures, u64::from(args.units), redis_left)?;
+        for (label, phase) in [("A", &figures.phase_a), ("B", &figures.phase_b)] {
+            print_phase(&format!("{} {label}", setup.name()), phase);
+        }
+        if let Some(audit) = &figures.audit {
+            println!(
+                "  {} sales took {:.2} s in MySQL, first order to last",
+                thousands(u64::try_from(audit.orders).unwrap_or(0)),
+                audit.sales_span_s
+            );
+        }
         println!(
             "{:>12}: {} attempts/s, p50 {}, p99 {}; sold {}, oversold {}{}",
             setup.name(),
@@ -872,6 +885,11 @@ impl<'a> Bench<'a> {
             redis_remaining: StockReservations::new(redis.clone())
                 .remaining(self.product_id)
                 .await?,
+            sales_span_s: round(micros_to_s(count(
+                "SELECT CAST(COALESCE(TIMESTAMPDIFF(MICROSECOND, MIN(created_at), MAX(created_at)), 0) \
+                 AS SIGNED) FROM orders",
+            )
+            .await?), 3),
         })
     }
 
@@ -1097,6 +1115,11 @@ async fn reset(db: &MySqlPool, product_id: i64, units: u32) -> anyhow::Result<()
         .await?;
     tx.commit().await?;
     Ok(())
+}
+
+#[allow(clippy::cast_precision_loss, reason = "spans of seconds")]
+fn micros_to_s(micros: i64) -> f64 {
+    micros as f64 / 1e6
 }
 
 /// Sweeps the runner fired between `from` and `to` after it started.
@@ -1603,6 +1626,32 @@ fn summarise(
         targets,
         baseline_replaced_system: REPLACED,
     }
+}
+
+/// One phase on one line: rate, latencies, and where the CPU went.
+fn print_phase(name: &str, phase: &PhaseFigures) {
+    let spent = &phase.where_time_goes;
+    let cpu = spent.cpu_us_per_attempt;
+    let commands: Vec<String> = spent
+        .redis_commands_per_attempt
+        .iter()
+        .map(|(command, count)| format!("{command} {count}"))
+        .collect();
+    println!(
+        "  {name:<13} {:>9} attempts/s in {:.2} s, p50 {}, p99 {}; CPU µs/attempt: runner {:.1}, \
+         wrk {:.1}, redis {:.1}, mariadb {:.1}, rest {:.1} ({:.2} cores busy); Redis: {}",
+        rate(phase.attempts_per_s),
+        phase.elapsed_s,
+        latency(phase.p50_ms),
+        latency(phase.p99_ms),
+        cpu.runner,
+        cpu.wrk,
+        cpu.redis,
+        cpu.mariadb,
+        cpu.rest,
+        spent.cores.total,
+        commands.join(", ")
+    );
 }
 
 fn print_table(results: &Results) {
