@@ -300,21 +300,15 @@ async fn apply_delete(
     principal: &Principal,
     id: i64,
 ) -> Result<(), ApiError> {
+    // Holding the row's lock settles every race with a sale: a sale commits only with its guarded
+    // stock update of this row, so it either committed before we got the lock (and is seen
+    // below) or will find no row once we delete it, and roll back.
     lock_editable(tx, principal, id).await?;
     if store::ever_ordered(tx, id).await? {
         return Err(product_in_use());
     }
-    store::delete(tx, id).await.map_err(|err| {
-        // An order placed between our check and the delete still holds a foreign key.
-        if err
-            .as_database_error()
-            .is_some_and(|db| db.is_foreign_key_violation())
-        {
-            product_in_use()
-        } else {
-            ApiError::Database(err)
-        }
-    })
+    store::delete(tx, id).await?;
+    Ok(())
 }
 
 fn product_in_use() -> ApiError {
