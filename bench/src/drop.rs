@@ -594,7 +594,7 @@ async fn create_database(admin: &mut MySqlConnection) -> anyhow::Result<()> {
         admin
             .execute(
                 format!(
-                    "GRANT SELECT, INSERT, UPDATE, DELETE ON `{DATABASE}`.* TO '{RUNNER_USER}'@'{host}'"
+                    "GRANT SELECT, INSERT, UPDATE, DELETE, EXECUTE ON `{DATABASE}`.* TO '{RUNNER_USER}'@'{host}'"
                 )
                 .as_str(),
             )

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use lambda_http::{Request, http::header};
+use redis::Pipeline;
 use secrecy::ExposeSecret;
 use sqlx::MySqlPool;
 
@@ -117,6 +118,20 @@ impl Principal {
     }
 }
 
+/// An access token whose signature, expiry and subject checked out, not yet checked against the
+/// logout blacklist: [`Authenticator::admit`] turns it into a [`Principal`].
+#[derive(Debug)]
+pub struct SignedToken {
+    principal: Principal,
+}
+
+impl SignedToken {
+    /// Who the token says the caller is; not to be trusted before [`Authenticator::admit`].
+    pub fn claimed(&self) -> &Principal {
+        &self.principal
+    }
+}
+
 /// Turns `Authorization: Bearer …` into a [`Principal`], honouring the logout blacklist.
 #[derive(Debug, Clone)]
 pub struct Authenticator {
@@ -135,41 +150,71 @@ impl Authenticator {
     }
 
     pub async fn authenticate(&self, req: &Request) -> Result<Principal, ApiError> {
+        let token = self.verify(req)?;
+        let answer = match self.blacklist.check(&token.principal.jti).await {
+            Ok(answer) => Some(answer),
+            Err(err) => {
+                tracing::warn!(%err, "Redis unavailable; checking the token blacklist in MySQL");
+                None
+            }
+        };
+        self.admit(token, answer).await
+    }
+
+    /// The first half of [`Authenticator::authenticate`]: the token's signature, expiry and
+    /// subject, without the blacklist. A handler that sends its Redis reads in one round trip adds
+    /// the blacklist's to them ([`Authenticator::ask_blacklist`]), then calls
+    /// [`Authenticator::admit`] with the answer.
+    pub fn verify(&self, req: &Request) -> Result<SignedToken, ApiError> {
         let token = bearer_token(req)?;
         let claims = self.codec.verify(token)?;
         let user_id = claims
             .sub
             .parse()
             .map_err(|_| ApiError::Unauthenticated("invalid access token subject"))?;
-        if self.is_revoked(&claims.jti).await? {
-            return Err(ApiError::Unauthenticated(
-                "this access token was logged out",
-            ));
-        }
-        Ok(Principal {
-            user_id,
-            role: claims.role,
-            jti: claims.jti,
-            expires_at: claims.exp,
+        Ok(SignedToken {
+            principal: Principal {
+                user_id,
+                role: claims.role,
+                jti: claims.jti,
+                expires_at: claims.exp,
+            },
         })
     }
 
-    async fn is_revoked(&self, jti: &str) -> Result<bool, ApiError> {
-        match self.blacklist.check(jti).await {
-            Ok(BlacklistAnswer::Listed) => Ok(true),
-            Ok(BlacklistAnswer::NotListed) => Ok(false),
-            Ok(BlacklistAnswer::NotLoaded) => {
+    /// Adds the blacklist's reads for `token` to `pipe` (two replies, for
+    /// [`BlacklistAnswer::from_replies`]).
+    pub fn ask_blacklist(&self, pipe: &mut Pipeline, token: &SignedToken) {
+        self.blacklist.ask(pipe, &token.principal.jti);
+    }
+
+    /// The second half of [`Authenticator::authenticate`]: refuses a logged-out token. `answer` is
+    /// what Redis said, `None` when it could not be asked; MySQL decides then, and when Redis
+    /// restarted empty (after which the list is reloaded).
+    pub async fn admit(
+        &self,
+        token: SignedToken,
+        answer: Option<BlacklistAnswer>,
+    ) -> Result<Principal, ApiError> {
+        let jti = &token.principal.jti;
+        let revoked = match answer {
+            Some(BlacklistAnswer::Listed) => true,
+            Some(BlacklistAnswer::NotListed) => false,
+            Some(BlacklistAnswer::NotLoaded) => {
                 let revoked = self.revoked_in_mysql(jti).await?;
                 if let Err(err) = self.reload_blacklist().await {
                     tracing::warn!(%err, "could not reload the token blacklist into Redis");
                 }
-                Ok(revoked)
+                revoked
             }
-            Err(err) => {
-                tracing::warn!(%err, "Redis unavailable; checking the token blacklist in MySQL");
-                self.revoked_in_mysql(jti).await
-            }
+            None => self.revoked_in_mysql(jti).await?,
+        };
+        if revoked {
+            return Err(ApiError::Unauthenticated(
+                "this access token was logged out",
+            ));
         }
+        Ok(token.principal)
     }
 
     async fn revoked_in_mysql(&self, jti: &str) -> Result<bool, ApiError> {

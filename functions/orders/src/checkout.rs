@@ -4,8 +4,9 @@
 //! from one Redis script per product ([`StockReservations`]); only buyers who got units go on to
 //! MySQL, where a guarded update (never below zero) and the purchase-limit row make it exact, and
 //! one transaction writes the payment, one order per partner, their lines and the idempotency key.
-//! Anything failing after a reservation gives the units back. With Redis down, the same
-//! transaction runs alone, locking the product rows: slower, still exact.
+//! The hot product row is locked last, so sales queue on it for two round trips only (see
+//! [`write_checkout`]). Anything failing after a reservation gives the units back. With Redis
+//! down, the same transaction runs after a plain read of the products: slower, still exact.
 //!
 //! The comparison strategy (`STOCK_STRATEGY=lock`) does what the system we replace did: a
 //! per-product Redis lock around that MySQL transaction.
@@ -15,7 +16,10 @@ use lambda_http::{Body, Request, Response, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use shared::{
     ApiError,
-    adapters::stock::{HeldLock, Reservation, StockFacts},
+    adapters::{
+        redis::RateDecision,
+        stock::{HeldLock, Reservation, StockFacts},
+    },
     config::StockStrategy,
     domain::{
         auth::Role,
@@ -30,7 +34,7 @@ use shared::{
 use sqlx::{MySql, Transaction};
 use utoipa::ToSchema;
 
-use crate::{Deps, store};
+use crate::{Deps, gate, store};
 
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 
@@ -104,12 +108,21 @@ struct Attempt<'a> {
         (status = 422, description = "VALIDATION, or IDEMPOTENCY_KEY_REUSED with another body", body = shared::error::Problem),
         (status = 429, description = "RATE_LIMITED", body = shared::error::Problem)))]
 pub(crate) async fn checkout(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
-    let principal = deps.platform.authenticator.authenticate(req).await?;
-    principal.require(&[Role::Buyer])?;
+    let authenticator = &deps.platform.authenticator;
+    let token = authenticator.verify(req)?;
     let key = header_str(req.headers(), IDEMPOTENCY_KEY_HEADER);
     let valid_key = key.filter(|key| is_valid_idempotency_key(key));
-    // Counted before the key is judged, as every attempt is; the markers come in the same trip.
-    let markers = crate::enforce_checkout_limit(deps, principal.user_id, valid_key).await?;
+    // Read now, judged below in the order refusals have always come in.
+    let items = json_body::<CheckoutRequest>(req)
+        .and_then(|body| validate_items(&body.items).map_err(ApiError::Validation));
+    let now = Utc::now();
+    let gate = gate::ask(deps, &token, valid_key, items.as_deref().ok(), now).await;
+
+    let principal = authenticator.admit(token, gate.blacklist).await?;
+    principal.require(&[Role::Buyer])?;
+    if let RateDecision::Limited { retry_after_secs } = gate.rate {
+        return Err(ApiError::RateLimited { retry_after_secs });
+    }
     let key = key.ok_or_else(|| {
         ApiError::bad_request("IDEMPOTENCY_KEY_REQUIRED", "send an Idempotency-Key header")
     })?;
@@ -119,18 +132,20 @@ pub(crate) async fn checkout(deps: &Deps, req: &Request) -> Result<Response<Body
             "Idempotency-Key must be 8 to 128 printable ASCII characters",
         ));
     }
-    let body: CheckoutRequest = json_body(req)?;
-    let items = validate_items(&body.items).map_err(ApiError::Validation)?;
+    let items = items?;
     let attempt = Attempt {
         buyer_id: principal.user_id,
         key,
         fingerprint: request_fingerprint(&items),
         items,
-        now: Utc::now(),
+        now,
     };
 
-    if let Some(replay) = replay_if_used(deps, &attempt, markers.as_deref()).await? {
+    if let Some(replay) = replay_if_used(deps, &attempt, gate.markers.as_deref()).await? {
         return Ok(replay);
+    }
+    if let Some(refusal) = gate.refusal {
+        return Err(refused(refusal));
     }
     let written = match deps.platform.config.orders.stock_strategy {
         StockStrategy::Reservation => with_reservations(deps, &attempt).await,
@@ -210,9 +225,12 @@ async fn with_reservations(
         .map(|(_, facts)| facts.max_per_buyer)
         .collect();
 
+    // Redis counted the units: it knows whether this sale took the last one.
+    let sold_out = reserved.iter().any(|(_, facts)| facts.remaining == 0);
+
     let mut tx = deps.platform.db.begin().await.map_err(WriteError::from)?;
     let result = write_checkout(&mut tx, deps, attempt, &priced, &limits).await;
-    let committed = end(tx, result).await;
+    let committed = end(tx, result).await.map(|body| (body, sold_out));
     if committed.is_err() {
         give_back(deps, &reserved).await;
         if let Err(WriteError::Refused(ApiError::Conflict {
@@ -278,14 +296,19 @@ async fn reserve_one(
     }
     match outcome {
         Reservation::Reserved(facts) => Ok(facts),
-        Reservation::Insufficient { remaining } => Err(Reserve::Refused(out_of_stock(remaining))),
-        Reservation::NotOnSale => Err(Reserve::Refused(not_on_sale())),
-        Reservation::OverLimit { max_per_buyer } => {
-            Err(Reserve::Refused(over_limit(max_per_buyer)))
+        refusal => Err(Reserve::Refused(refused(refusal))),
+    }
+}
+
+/// The answer to a reservation that took nothing.
+fn refused(outcome: Reservation) -> ApiError {
+    match outcome {
+        Reservation::Insufficient { remaining } => out_of_stock(remaining),
+        Reservation::NotOnSale => not_on_sale(),
+        Reservation::OverLimit { max_per_buyer } => over_limit(max_per_buyer),
+        Reservation::NotLoaded | Reservation::Reserved(_) => {
+            ApiError::internal("stock counter would not load")
         }
-        Reservation::NotLoaded => Err(Reserve::Refused(ApiError::internal(
-            "stock counter would not load",
-        ))),
     }
 }
 
@@ -303,45 +326,19 @@ async fn give_back(deps: &Deps, taken: &[(CheckoutItem, StockFacts)]) {
     }
 }
 
-/// MySQL alone: lock the product rows, check everything there, write.
+/// MySQL alone: check the products as MySQL has them, then the same transaction as with Redis,
+/// whose guarded updates keep it exact.
 async fn with_mysql_only(
     deps: &Deps,
     attempt: &Attempt<'_>,
 ) -> Result<(Vec<u8>, bool), WriteError> {
-    let mut tx = deps.platform.db.begin().await.map_err(WriteError::from)?;
-    let result = checked_in_mysql(&mut tx, deps, attempt).await;
-    end(tx, result).await
-}
-
-/// Commits on success, rolls back (before we answer) on a refusal.
-async fn end<T>(
-    tx: Transaction<'static, MySql>,
-    result: Result<T, WriteError>,
-) -> Result<T, WriteError> {
-    match result {
-        Ok(value) => tx.commit().await.map(|()| value).map_err(WriteError::from),
-        Err(err) => {
-            if let Err(rollback) = tx.rollback().await {
-                tracing::warn!(%rollback, "rollback failed; the connection will be discarded");
-            }
-            Err(err)
-        }
-    }
-}
-
-async fn checked_in_mysql(
-    tx: &mut Transaction<'static, MySql>,
-    deps: &Deps,
-    attempt: &Attempt<'_>,
-) -> Result<(Vec<u8>, bool), WriteError> {
-    let ids: Vec<i64> = attempt.items.iter().map(|item| item.product_id).collect();
-    let facts = store::lock_product_facts(tx, &ids).await?;
     let mut priced = Vec::with_capacity(attempt.items.len());
     let mut limits = Vec::with_capacity(attempt.items.len());
     for item in &attempt.items {
-        let product = facts
-            .iter()
-            .find(|facts| facts.id == item.product_id)
+        // Read without a lock: the stock check here only spares a doomed transaction, and the
+        // guarded update inside it is the one that counts.
+        let product = store::product_facts(&deps.platform.db, item.product_id)
+            .await?
             .ok_or(WriteError::Refused(product_not_found()))?;
         if attempt.now < product.release_at {
             return Err(WriteError::Refused(not_on_sale()));
@@ -364,14 +361,40 @@ async fn checked_in_mysql(
         });
         limits.push(i64::from(product.max_per_buyer));
     }
-    let written = write_checkout(tx, deps, attempt, &priced, &limits).await?;
+
+    let mut tx = deps.platform.db.begin().await.map_err(WriteError::from)?;
+    let result = write_checkout(&mut tx, deps, attempt, &priced, &limits).await;
+    let body = end(tx, result).await?;
+    // Read after the commit, so it may count later sales too: it only decides a cache eviction.
+    let ids: Vec<i64> = priced.iter().map(|item| item.product_id).collect();
+    let mut connection = deps.platform.db.acquire().await?;
+    let sold_out = store::stock_left(&mut connection, &ids)
+        .await?
+        .iter()
+        .any(|(_, left)| *left == 0);
     // Keep a loaded Redis counter in step (it was not consulted, so it still counts these units).
     for item in &priced {
         if let Err(err) = deps.reservations.forget(item.product_id).await {
             tracing::debug!(%err, "Redis still unavailable");
         }
     }
-    Ok(written)
+    Ok((body, sold_out))
+}
+
+/// Commits on success, rolls back (before we answer) on a refusal.
+async fn end<T>(
+    tx: Transaction<'static, MySql>,
+    result: Result<T, WriteError>,
+) -> Result<T, WriteError> {
+    match result {
+        Ok(value) => tx.commit().await.map(|()| value).map_err(WriteError::from),
+        Err(err) => {
+            if let Err(rollback) = tx.rollback().await {
+                tracing::warn!(%rollback, "rollback failed; the connection will be discarded");
+            }
+            Err(err)
+        }
+    }
 }
 
 /// The replaced system's way: per-product locks (ascending id), then the MySQL-only checkout.
@@ -414,27 +437,22 @@ async fn with_product_locks(
     outcome
 }
 
-/// One transaction: guarded stock updates, purchase limits, the payment with the idempotency key,
-/// one order per partner. Returns the response bytes and whether a product sold out.
+/// One transaction: the payment with the idempotency key, the purchase limits, one order per
+/// partner with its lines, the stored answer, and last the guarded stock updates. Returns the
+/// answer's bytes.
+///
+/// In a drop every sale of the product queues on its row lock, held from the stock update to the
+/// commit; taking it last makes that two round trips instead of seven. Every path locks in the
+/// same order (the buyer's key, the buyer's purchase rows, then products by ascending id), so two
+/// checkouts can wait on each other but never deadlock. Claiming the key first also makes a
+/// concurrent duplicate of this request wait for our commit and then replay our answer.
 async fn write_checkout(
     tx: &mut Transaction<'static, MySql>,
     deps: &Deps,
     attempt: &Attempt<'_>,
     priced: &[PricedItem],
     limits: &[i64],
-) -> Result<(Vec<u8>, bool), WriteError> {
-    for (item, limit) in priced.iter().zip(limits) {
-        if !store::take_stock(tx, item.product_id, item.quantity).await? {
-            let left = store::stock_left(tx, &[item.product_id]).await?;
-            let remaining = left.first().map_or(0, |(_, left)| i64::from(*left));
-            return Err(WriteError::Refused(out_of_stock(remaining)));
-        }
-        let holding =
-            store::add_to_purchases(tx, attempt.buyer_id, item.product_id, item.quantity).await?;
-        if i64::from(holding) > *limit {
-            return Err(WriteError::Refused(over_limit(*limit)));
-        }
-    }
+) -> Result<Vec<u8>, WriteError> {
     let payment_id = format!("pay_{}", uuid::Uuid::now_v7().simple());
     let expires_at = attempt.now
         + chrono::Duration::from_std(deps.platform.config.orders.payment_timeout)
@@ -458,6 +476,13 @@ async fn write_checkout(
             code: "KEY_TAKEN", ..
         }) => return Err(WriteError::KeyTaken),
         Err(err) => return Err(WriteError::Refused(err)),
+    }
+    for (item, limit) in priced.iter().zip(limits) {
+        let holding =
+            store::add_to_purchases(tx, attempt.buyer_id, item.product_id, item.quantity).await?;
+        if i64::from(holding) > *limit {
+            return Err(WriteError::Refused(over_limit(*limit)));
+        }
     }
     let mut orders = Vec::with_capacity(partner_orders.len());
     for order in &partner_orders {
@@ -494,12 +519,24 @@ async fn write_checkout(
         orders,
     });
     store::save_checkout_response(tx, &payment_id, &body).await?;
-    let ids: Vec<i64> = priced.iter().map(|item| item.product_id).collect();
-    let sold_out = store::stock_left(tx, &ids)
-        .await?
-        .iter()
-        .any(|(_, left)| *left == 0);
-    Ok((body, sold_out))
+    // `priced` is in ascending product id, the order every path locks products in. The last
+    // update ends the transaction in the same round trip.
+    let Some((last, earlier)) = priced.split_last() else {
+        return Err(WriteError::Refused(ApiError::internal(
+            "a checkout without items",
+        )));
+    };
+    for item in earlier {
+        if !store::take_stock(tx, item.product_id, item.quantity).await? {
+            let left = store::stock_left(tx, &[item.product_id]).await?;
+            let remaining = left.first().map_or(0, |(_, left)| i64::from(*left));
+            return Err(WriteError::Refused(out_of_stock(remaining)));
+        }
+    }
+    match store::take_stock_and_commit(tx, last.product_id, last.quantity).await? {
+        store::Sold::Committed { .. } => Ok(body),
+        store::Sold::RolledBack { left } => Err(WriteError::Refused(out_of_stock(left.into()))),
+    }
 }
 
 fn stock_facts(facts: &store::ProductFacts) -> StockFacts {

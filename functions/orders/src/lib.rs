@@ -12,6 +12,7 @@
 //! transitions that the `order-sweeper` function shares.
 
 mod checkout;
+mod gate;
 pub mod lifecycle;
 mod markers;
 mod store;
@@ -26,7 +27,7 @@ use shared::{
     ApiError, Platform,
     adapters::{
         mysql::finish,
-        redis::{ProductPageCache, RateDecision, RateLimiter},
+        redis::{ProductPageCache, RateLimiter},
         stock::{ProductLocks, StockReservations},
     },
     domain::{auth::Role, order::OrderStatus},
@@ -41,7 +42,7 @@ pub use store::{Order, OrderItem};
 use crate::store::Owner;
 
 /// Checkout attempts are counted per buyer in windows of this length.
-const CHECKOUT_WINDOW: Duration = Duration::from_secs(60);
+pub(crate) const CHECKOUT_WINDOW: Duration = Duration::from_secs(60);
 /// Orders per page of a history.
 const PAGE_SIZE: i64 = 20;
 
@@ -95,40 +96,6 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
         )),
     };
     respond(result)
-}
-
-/// Counts the attempt against the buyer's checkout limit (429 past it) and, in the same Redis
-/// round trip, asks the idempotency markers about `key` when there is one. Returns the markers'
-/// replies for [`markers::KeyMarkers::certainly_unused`]; `None` without a key or without Redis.
-async fn enforce_checkout_limit(
-    deps: &Deps,
-    buyer_id: i64,
-    key: Option<&str>,
-) -> Result<Option<Vec<bool>>, ApiError> {
-    let limit = deps.platform.config.orders.checkout_limit_per_minute;
-    let counted = deps
-        .limiter
-        .hit_and_read::<Vec<bool>>(
-            &format!("checkout:{buyer_id}"),
-            limit,
-            CHECKOUT_WINDOW,
-            |pipe| {
-                if let Some(key) = key {
-                    deps.markers.ask(pipe, buyer_id, key);
-                }
-            },
-        )
-        .await;
-    match counted {
-        Ok((RateDecision::Allowed, replies)) => Ok(key.map(|_| replies)),
-        Ok((RateDecision::Limited { retry_after_secs }, _)) => {
-            Err(ApiError::RateLimited { retry_after_secs })
-        }
-        Err(err) => {
-            tracing::warn!(%err, "Redis unavailable; checkout not rate limited");
-            Ok(None)
-        }
-    }
 }
 
 /// A product's sold-out state changed: page 1 of the catalogue shows it.

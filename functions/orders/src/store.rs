@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::domain::order::{OrderStatus, PricedItem};
-use sqlx::{MySql, MySqlPool, Transaction};
+use sqlx::{MySql, MySqlConnection, MySqlPool, Transaction};
 use utoipa::ToSchema;
 
 /// One line of an order.
@@ -42,7 +42,6 @@ const ORDER_COLUMNS: &str = "id, payment_id, buyer_id, partner_id, status, amoun
 /// What the checkout and the stock checks need of a product, read from MySQL.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ProductFacts {
-    pub id: i64,
     pub partner_id: i64,
     pub price: i64,
     pub release_at: DateTime<Utc>,
@@ -50,31 +49,13 @@ pub struct ProductFacts {
     pub max_per_buyer: i32,
 }
 
-const FACT_COLUMNS: &str = "id, partner_id, price, release_at, stock_remaining, max_per_buyer";
+const FACT_COLUMNS: &str = "partner_id, price, release_at, stock_remaining, max_per_buyer";
 
 pub async fn product_facts(db: &MySqlPool, id: i64) -> Result<Option<ProductFacts>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {FACT_COLUMNS} FROM products WHERE id = ?"))
         .bind(id)
         .fetch_optional(db)
         .await
-}
-
-/// Locks the products (ascending id, the order every path locks in) for the MySQL-only checkout.
-pub async fn lock_product_facts(
-    tx: &mut Transaction<'static, MySql>,
-    ids: &[i64],
-) -> Result<Vec<ProductFacts>, sqlx::Error> {
-    let mut facts = Vec::with_capacity(ids.len());
-    for id in ids {
-        let row: Option<ProductFacts> = sqlx::query_as(&format!(
-            "SELECT {FACT_COLUMNS} FROM products WHERE id = ? FOR UPDATE"
-        ))
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?;
-        facts.extend(row);
-    }
-    Ok(facts)
 }
 
 /// The guarded decrement: never below zero. False when fewer units are left than asked for.
@@ -93,6 +74,37 @@ pub async fn take_stock(
     .execute(&mut **tx)
     .await?;
     Ok(result.rows_affected() == 1)
+}
+
+/// What the last stock update of a checkout did; the transaction has ended either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sold {
+    /// The units were taken and the transaction committed; `left` units remain.
+    Committed { left: i32 },
+    /// Fewer units than asked for (`left`, as the transaction saw them; 0 when the product is
+    /// gone); the transaction rolled back.
+    RolledBack { left: i32 },
+}
+
+/// The guarded decrement of [`take_stock`], followed in the same round trip by the end of the
+/// transaction (the `sell_and_commit` procedure): the product's row lock is released inside the
+/// server instead of after one more round trip to us.
+pub async fn take_stock_and_commit(
+    tx: &mut Transaction<'static, MySql>,
+    product_id: i64,
+    quantity: i32,
+) -> Result<Sold, sqlx::Error> {
+    let (taken, left): (i32, Option<i32>) = sqlx::query_as("CALL sell_and_commit(?, ?)")
+        .bind(product_id)
+        .bind(quantity)
+        .fetch_one(&mut **tx)
+        .await?;
+    let left = left.unwrap_or(0);
+    Ok(if taken == 1 {
+        Sold::Committed { left }
+    } else {
+        Sold::RolledBack { left }
+    })
 }
 
 /// Adds to what the buyer holds of the product and returns the new total. The row stays locked
@@ -222,8 +234,9 @@ pub async fn prior_checkout(
     .await
 }
 
+/// The units left of each product (as the transaction sees them, on a transaction's connection).
 pub async fn stock_left(
-    tx: &mut Transaction<'static, MySql>,
+    connection: &mut MySqlConnection,
     product_ids: &[i64],
 ) -> Result<Vec<(i64, i32)>, sqlx::Error> {
     let mut left = Vec::with_capacity(product_ids.len());
@@ -231,7 +244,7 @@ pub async fn stock_left(
         let (remaining,): (i32,) =
             sqlx::query_as("SELECT stock_remaining FROM products WHERE id = ?")
                 .bind(id)
-                .fetch_one(&mut **tx)
+                .fetch_one(&mut *connection)
                 .await?;
         left.push((*id, remaining));
     }

@@ -424,6 +424,151 @@ async fn checkouts_and_replays_survive_redis_forgetting_its_scripts() {
     );
 }
 
+#[tokio::test]
+async fn a_logged_out_token_cannot_check_out() {
+    let app = App::new().await;
+    let (partner, _) = app.ctx.user(Role::Partner).await;
+    let (buyer_id, buyer) = app.ctx.user(Role::Buyer).await;
+    let product = app.product(partner, 5, 1).await;
+    let claims = app.ctx.platform.tokens.verify(&buyer).unwrap();
+    let principal = shared::auth::Principal {
+        user_id: buyer_id,
+        role: Role::Buyer,
+        jti: claims.jti,
+        expires_at: claims.exp,
+    };
+    app.ctx
+        .platform
+        .authenticator
+        .revoke(&principal)
+        .await
+        .unwrap();
+
+    let refused = app.checkout(&buyer, "checkout-0001", one(product)).await;
+    // Redis restarted empty: the blacklist is not loaded, and MySQL answers.
+    let redis = &app.ctx.platform.redis;
+    let mut connection = redis.connection().await.unwrap();
+    let () = redis::cmd("DEL")
+        .arg(redis.key(&format!("bl:{}", principal.jti)))
+        .arg(redis.key("bl:ready"))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let refused_after_restart = app.checkout(&buyer, "checkout-0002", one(product)).await;
+
+    for refused in [refused, refused_after_restart] {
+        assert_eq!(refused.status(), 401);
+    }
+    assert_eq!(app.stock_in_mysql(product).await, 5);
+}
+
+#[tokio::test]
+async fn the_look_before_reserving_refuses_exactly_what_the_script_refuses() {
+    use shared::adapters::stock::{Reservation, StockFacts, StockReservations};
+
+    let app = App::new().await;
+    let reservations = StockReservations::new(app.ctx.platform.redis.clone());
+    let now = Utc::now();
+    let mut connection = app.ctx.platform.redis.connection().await.unwrap();
+    let mut product_id = 0;
+    for remaining in 0..=2 {
+        for released in [true, false] {
+            for max_per_buyer in 1..=2 {
+                for quantity in 1..=3 {
+                    // GIVEN a counter in this state
+                    product_id += 1;
+                    let release_at = if released {
+                        now - ChronoDuration::minutes(1)
+                    } else {
+                        now + ChronoDuration::minutes(1)
+                    };
+                    let facts = StockFacts {
+                        remaining,
+                        release_at,
+                        max_per_buyer,
+                        price: 100_000,
+                        partner_id: 1,
+                    };
+                    reservations.load(product_id, &facts).await.unwrap();
+
+                    // WHEN the checkout looks first, then the script runs
+                    let mut pipe = redis::pipe();
+                    reservations.peek(&mut pipe, product_id);
+                    let (peeked,): ((Option<i64>, Option<i64>, Option<i64>),) =
+                        pipe.query_async(&mut connection).await.unwrap();
+                    let looked = StockReservations::refusal(&peeked, quantity, now);
+                    let reserved = reservations
+                        .reserve(product_id, quantity, now)
+                        .await
+                        .unwrap();
+
+                    // THEN the look refuses what the script refuses, and nothing else
+                    let case = format!(
+                        "remaining {remaining}, released {released}, max {max_per_buyer}, quantity {quantity}"
+                    );
+                    match looked {
+                        Some(refusal) => assert_eq!(refusal, reserved, "{case}"),
+                        None => assert!(matches!(reserved, Reservation::Reserved(_)), "{case}"),
+                    }
+                }
+            }
+        }
+    }
+    let mut pipe = redis::pipe();
+    reservations.peek(&mut pipe, product_id + 1);
+    let (unloaded,): ((Option<i64>, Option<i64>, Option<i64>),) =
+        pipe.query_async(&mut connection).await.unwrap();
+    assert_eq!(StockReservations::refusal(&unloaded, 1, now), None);
+}
+
+#[tokio::test]
+async fn the_last_stock_update_ends_the_transaction_both_ways() {
+    let app = App::new().await;
+    let (partner, _) = app.ctx.user(Role::Partner).await;
+    let product = app.product(partner, 2, 2).await;
+    let db = &app.ctx.platform.db;
+    let name = || async {
+        let (name,): (String,) = sqlx::query_as("SELECT name FROM products WHERE id = ?")
+            .bind(product)
+            .fetch_one(db)
+            .await
+            .unwrap();
+        name
+    };
+    let sell = |quantity: i32, new_name: &'static str| async move {
+        let mut tx = db.begin().await.unwrap();
+        sqlx::query("UPDATE products SET name = ? WHERE id = ?")
+            .bind(new_name)
+            .bind(product)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let sold = store::take_stock_and_commit(&mut tx, product, quantity)
+            .await
+            .unwrap();
+        // Seen from another connection before the transaction object is finished with.
+        (sold, tx)
+    };
+
+    // Three units of two: nothing taken, and the earlier write rolled back with it
+    let (short, _tx) = sell(3, "rolled back").await;
+    assert_eq!(short, store::Sold::RolledBack { left: 2 });
+    assert_eq!(name().await, "Travis Scott x Air Jordan 1 Low");
+
+    // Two of two: taken, and the earlier write committed with it
+    let (sold, _tx) = sell(2, "committed").await;
+    assert_eq!(sold, store::Sold::Committed { left: 0 });
+    assert_eq!(name().await, "committed");
+    assert_eq!(app.stock_in_mysql(product).await, 0);
+
+    // A product that is gone: nothing to take
+    let mut tx = db.begin().await.unwrap();
+    let gone = store::take_stock_and_commit(&mut tx, product + 1000, 1)
+        .await
+        .unwrap();
+    assert_eq!(gone, store::Sold::RolledBack { left: 0 });
+}
+
 // --- idempotency ----------------------------------------------------------------------------
 
 #[tokio::test]

@@ -335,6 +335,17 @@ pub enum BlacklistAnswer {
     NotLoaded,
 }
 
+impl BlacklistAnswer {
+    /// From the replies to [`BlacklistCache::ask`]'s reads: (entry exists, list loaded).
+    pub fn from_replies((listed, ready): (bool, bool)) -> Self {
+        match (listed, ready) {
+            (true, _) => Self::Listed,
+            (false, true) => Self::NotListed,
+            (false, false) => Self::NotLoaded,
+        }
+    }
+}
+
 impl BlacklistCache {
     pub fn new(redis: RedisStore) -> Self {
         Self { redis }
@@ -350,17 +361,19 @@ impl BlacklistCache {
 
     pub async fn check(&self, jti: &str) -> Result<BlacklistAnswer, RedisError> {
         let mut connection = self.redis.connection().await?;
-        let (listed, ready): (bool, bool) = redis::pipe()
-            .exists(self.entry_key(jti))
-            .exists(self.ready_key())
+        let mut pipe = redis::pipe();
+        self.ask(&mut pipe, jti);
+        let replies: (bool, bool) = pipe
             .query_async(&mut connection)
             .await
             .map_err(|err| self.redis.noted(err))?;
-        Ok(match (listed, ready) {
-            (true, _) => BlacklistAnswer::Listed,
-            (false, true) => BlacklistAnswer::NotListed,
-            (false, false) => BlacklistAnswer::NotLoaded,
-        })
+        Ok(BlacklistAnswer::from_replies(replies))
+    }
+
+    /// Adds the two reads of [`BlacklistCache::check`] to `pipe`, for a caller that sends them
+    /// along with its own commands; [`BlacklistAnswer::from_replies`] reads their two replies.
+    pub fn ask(&self, pipe: &mut Pipeline, jti: &str) {
+        pipe.exists(self.entry_key(jti)).exists(self.ready_key());
     }
 
     /// Adds entries (jti, seconds left); `mark_loaded` also sets the ready marker.

@@ -24,7 +24,7 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-use redis::{RedisError, Script};
+use redis::{Pipeline, RedisError, Script};
 
 use super::redis::RedisStore;
 
@@ -63,6 +63,7 @@ pub struct StockReservations {
 
 impl StockReservations {
     pub fn new(redis: RedisStore) -> Self {
+        // `StockReservations::refusal` repeats these checks, in this order, on a peek.
         let reserve = Script::new(
             r"
             local facts = redis.call('HMGET', KEYS[1], 'remaining', 'release_at_ms', 'max_per_buyer', 'price', 'partner_id')
@@ -138,6 +139,41 @@ impl StockReservations {
             }
             _ => Reservation::NotLoaded,
         })
+    }
+
+    /// Adds a read of the product's counter and the facts the reservation checks to `pipe`, so a
+    /// checkout can look before it reserves in the round trip it makes anyway;
+    /// [`StockReservations::refusal`] judges the reply.
+    pub fn peek(&self, pipe: &mut Pipeline, product_id: i64) {
+        pipe.cmd("HMGET")
+            .arg(self.key(product_id))
+            .arg("remaining")
+            .arg("release_at_ms")
+            .arg("max_per_buyer");
+    }
+
+    /// What the reservation script would refuse, judged from a [`StockReservations::peek`] reply
+    /// with the script's checks in the script's order, or `None` when it might reserve (or the
+    /// counter is not loaded). Only the script takes units; this spares a sold-out drop's
+    /// attempts the round trip to it.
+    pub fn refusal(
+        peeked: &(Option<i64>, Option<i64>, Option<i64>),
+        quantity: i32,
+        now: DateTime<Utc>,
+    ) -> Option<Reservation> {
+        let (Some(remaining), Some(release_at_ms), Some(max_per_buyer)) = *peeked else {
+            return None;
+        };
+        let quantity = i64::from(quantity);
+        if now.timestamp_millis() < release_at_ms {
+            Some(Reservation::NotOnSale)
+        } else if quantity > max_per_buyer {
+            Some(Reservation::OverLimit { max_per_buyer })
+        } else if remaining < quantity {
+            Some(Reservation::Insufficient { remaining })
+        } else {
+            None
+        }
     }
 
     /// Stores MySQL's view of a product unless another request loaded it first.
