@@ -228,7 +228,11 @@ impl Authenticator {
     }
 
     /// Copies the unexpired part of the MySQL blacklist into Redis and marks it loaded.
+    /// Only one of the requests that find it not loaded does it; the others asked MySQL already.
     async fn reload_blacklist(&self) -> Result<(), ApiError> {
+        if !self.blacklist.claim_reload().await? {
+            return Ok(());
+        }
         let rows: Vec<(String, DateTime<Utc>)> = sqlx::query_as(
             "SELECT jti, expires_at FROM revoked_access_tokens WHERE expires_at > UTC_TIMESTAMP(6)",
         )

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use redis::{AsyncCommands, Pipeline};
 use sha2::{Digest, Sha256};
-use shared::adapters::redis::RedisStore;
+use shared::adapters::redis::{RELOAD_CLAIM, RedisStore};
 use sqlx::MySqlPool;
 
 /// Replays are honoured from the markers for this long; MySQL answers for older keys.
@@ -82,8 +82,12 @@ impl KeyMarkers {
         }
     }
 
-    /// Loads the last day's keys from MySQL and marks the set complete.
+    /// Loads the last day's keys from MySQL and marks the set complete; only one of the requests
+    /// that find the set not loaded does it.
     async fn reload(&self) -> Result<(), shared::ApiError> {
+        if !self.redis.claim("ck:loading", RELOAD_CLAIM).await? {
+            return Ok(());
+        }
         let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
             "SELECT buyer_id, idempotency_key FROM payments \
              WHERE created_at > UTC_TIMESTAMP(6) - INTERVAL 1 DAY",

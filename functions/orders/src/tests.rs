@@ -569,6 +569,23 @@ async fn the_last_stock_update_ends_the_transaction_both_ways() {
     assert_eq!(gone, store::Sold::RolledBack { left: 0 });
 }
 
+#[tokio::test]
+async fn of_many_requests_finding_a_set_lost_one_claims_its_reload() {
+    let app = App::new().await;
+    let mut racing = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let redis = app.ctx.platform.redis.clone();
+        racing.spawn(async move {
+            redis
+                .claim("ck:loading", std::time::Duration::from_secs(10))
+                .await
+                .unwrap()
+        });
+    }
+    let claimed = racing.join_all().await;
+    assert_eq!(claimed.iter().filter(|claimed| **claimed).count(), 1);
+}
+
 // --- idempotency ----------------------------------------------------------------------------
 
 #[tokio::test]

@@ -112,7 +112,27 @@ impl RedisStore {
     pub fn prefix(&self) -> &str {
         &self.prefix
     }
+
+    /// Claims `name` for `ttl` unless another caller holds it (`SET NX PX`), so that of the many
+    /// requests that find a set missing after a Redis restart, one reloads it from MySQL and the
+    /// others go on without a reload (they ask MySQL for their own answer meanwhile).
+    pub async fn claim(&self, name: &str, ttl: Duration) -> Result<bool, RedisError> {
+        let mut connection = self.connection().await?;
+        let claimed: Option<String> = redis::cmd("SET")
+            .arg(self.key(name))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
+            .query_async(&mut connection)
+            .await
+            .map_err(|err| self.noted(err))?;
+        Ok(claimed.is_some())
+    }
 }
+
+/// How long one reload of a lost set may take before another request may try again.
+pub const RELOAD_CLAIM: Duration = Duration::from_secs(10);
 
 /// Fixed one-minute windows counted with INCR; the first hit of a window sets its expiry.
 #[derive(Debug, Clone)]
@@ -374,6 +394,11 @@ impl BlacklistCache {
     /// along with its own commands; [`BlacklistAnswer::from_replies`] reads their two replies.
     pub fn ask(&self, pipe: &mut Pipeline, jti: &str) {
         pipe.exists(self.entry_key(jti)).exists(self.ready_key());
+    }
+
+    /// True for the one caller that should reload the list now (see [`RedisStore::claim`]).
+    pub async fn claim_reload(&self) -> Result<bool, RedisError> {
+        self.redis.claim("bl:loading", RELOAD_CLAIM).await
     }
 
     /// Adds entries (jti, seconds left); `mark_loaded` also sets the ready marker.
