@@ -285,6 +285,7 @@ async fn reserve_one(
             .await
             .map_err(|err| Reserve::Refused(err.into()))?
             .ok_or(Reserve::Refused(product_not_found()))?;
+        // Stored only if still absent, so a late loader never overwrites a counter in use.
         reservations
             .load(item.product_id, &stock_facts(&facts))
             .await
@@ -518,7 +519,6 @@ async fn write_checkout(
         expires_at,
         orders,
     });
-    store::save_checkout_response(tx, &payment_id, &body).await?;
     // `priced` is in ascending product id, the order every path locks products in. The last
     // update ends the transaction in the same round trip.
     let Some((last, earlier)) = priced.split_last() else {
@@ -533,7 +533,7 @@ async fn write_checkout(
             return Err(WriteError::Refused(out_of_stock(remaining)));
         }
     }
-    match store::take_stock_and_commit(tx, last.product_id, last.quantity).await? {
+    match store::sell_and_commit(tx, &payment_id, &body, last.product_id, last.quantity).await? {
         store::Sold::Committed { .. } => Ok(body),
         store::Sold::RolledBack { left } => Err(WriteError::Refused(out_of_stock(left.into()))),
     }

@@ -86,15 +86,20 @@ pub enum Sold {
     RolledBack { left: i32 },
 }
 
-/// The guarded decrement of [`take_stock`], followed in the same round trip by the end of the
-/// transaction (the `sell_and_commit` procedure): the product's row lock is released inside the
-/// server instead of after one more round trip to us.
-pub async fn take_stock_and_commit(
+/// The end of a sale in one round trip (the `sell_and_commit` procedure): stores the checkout's
+/// answer on its payment, makes the guarded decrement of [`take_stock`], and ends the transaction,
+/// so the product's row lock is released inside the server instead of after one more round trip
+/// to us.
+pub async fn sell_and_commit(
     tx: &mut Transaction<'static, MySql>,
+    payment_id: &str,
+    answer: &[u8],
     product_id: i64,
     quantity: i32,
 ) -> Result<Sold, sqlx::Error> {
-    let (taken, left): (i32, Option<i32>) = sqlx::query_as("CALL sell_and_commit(?, ?)")
+    let (taken, left): (i32, Option<i32>) = sqlx::query_as("CALL sell_and_commit(?, ?, ?, ?)")
+        .bind(payment_id)
+        .bind(String::from_utf8_lossy(answer).as_ref())
         .bind(product_id)
         .bind(quantity)
         .fetch_one(&mut **tx)
@@ -204,19 +209,6 @@ pub async fn insert_order(
         .await?;
     }
     Ok(order_id)
-}
-
-pub async fn save_checkout_response(
-    tx: &mut Transaction<'static, MySql>,
-    payment_id: &str,
-    body: &[u8],
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE payments SET response_body = ? WHERE id = ?")
-        .bind(String::from_utf8_lossy(body).as_ref())
-        .bind(payment_id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }
 
 /// A finished checkout under this buyer's key: (request fingerprint, the answer it got).

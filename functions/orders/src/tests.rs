@@ -543,7 +543,7 @@ async fn the_last_stock_update_ends_the_transaction_both_ways() {
             .execute(&mut *tx)
             .await
             .unwrap();
-        let sold = store::take_stock_and_commit(&mut tx, product, quantity)
+        let sold = store::sell_and_commit(&mut tx, "pay_missing", b"{}", product, quantity)
             .await
             .unwrap();
         // Seen from another connection before the transaction object is finished with.
@@ -563,7 +563,7 @@ async fn the_last_stock_update_ends_the_transaction_both_ways() {
 
     // A product that is gone: nothing to take
     let mut tx = db.begin().await.unwrap();
-    let gone = store::take_stock_and_commit(&mut tx, product + 1000, 1)
+    let gone = store::sell_and_commit(&mut tx, "pay_missing", b"{}", product + 1000, 1)
         .await
         .unwrap();
     assert_eq!(gone, store::Sold::RolledBack { left: 0 });
@@ -577,7 +577,7 @@ async fn of_many_requests_finding_a_set_lost_one_claims_its_reload() {
         let redis = app.ctx.platform.redis.clone();
         racing.spawn(async move {
             redis
-                .claim("ck:loading", std::time::Duration::from_secs(10))
+                .claim("ck:loading", Duration::from_secs(10))
                 .await
                 .unwrap()
         });

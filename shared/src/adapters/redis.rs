@@ -205,19 +205,21 @@ impl RateLimiter {
             replies => replies,
         }
         .map_err(|err| self.redis.noted(err))?;
-        let Some((counted, read)) = replies.split_first() else {
+        let mut replies = replies.into_iter();
+        let Some(counted) = replies.next() else {
             return Err(RedisError::from((
                 ErrorKind::TypeError,
                 "no reply to the rate limit script",
             )));
         };
-        let decision = match u64::from_redis_value(counted)? {
+        let decision = match u64::from_owned_redis_value(counted)? {
             0 => RateDecision::Allowed,
             secs => RateDecision::Limited {
                 retry_after_secs: secs,
             },
         };
-        Ok((decision, T::from_redis_value(&Value::Array(read.to_vec()))?))
+        let read = T::from_owned_redis_value(Value::Array(replies.collect()))?;
+        Ok((decision, read))
     }
 }
 
