@@ -1657,15 +1657,19 @@ fn summarise(
     }
 }
 
+/// `evalsha 1, exists 4, …`: the Redis commands of one attempt.
+fn redis_commands<'a>(per_attempt: impl IntoIterator<Item = (&'a String, &'a f64)>) -> String {
+    per_attempt
+        .into_iter()
+        .map(|(command, count)| format!("{command} {count}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// One phase on one line: rate, latencies, and where the CPU went.
 fn print_phase(name: &str, phase: &PhaseFigures) {
     let spent = &phase.where_time_goes;
     let cpu = spent.cpu_us_per_attempt;
-    let commands: Vec<String> = spent
-        .redis_commands_per_attempt
-        .iter()
-        .map(|(command, count)| format!("{command} {count}"))
-        .collect();
     println!(
         "  {name:<13} {:>9} attempts/s in {:.2} s, p50 {}, p99 {}; CPU µs/attempt: runner {:.1}, \
          wrk {:.1}, redis {:.1}, mariadb {:.1}, rest {:.1} ({:.2} cores busy); Redis: {}",
@@ -1679,7 +1683,7 @@ fn print_phase(name: &str, phase: &PhaseFigures) {
         cpu.mariadb,
         cpu.rest,
         spent.cores.total,
-        commands.join(", ")
+        redis_commands(&spent.redis_commands_per_attempt)
     );
 }
 
@@ -1723,12 +1727,6 @@ fn print_table(results: &Results) {
     for (name, figures) in rows {
         let phase = &figures.phase_b;
         let cpu = phase.where_time_goes.cpu_us_per_attempt;
-        let commands: Vec<String> = phase
-            .where_time_goes
-            .redis_commands_per_attempt
-            .iter()
-            .map(|(command, count)| format!("{command} {count}"))
-            .collect();
         println!(
             "{name:<12} {:>11} {:>9} {:>9} |                {:>7.1} {:>7.1} {:>7.1} {:>7.1} {:>7.1} | {}",
             rate(phase.attempts_per_s),
@@ -1739,7 +1737,7 @@ fn print_table(results: &Results) {
             cpu.redis,
             cpu.mariadb,
             cpu.rest,
-            commands.join(", ")
+            redis_commands(&phase.where_time_goes.redis_commands_per_attempt)
         );
     }
     println!(
