@@ -144,6 +144,11 @@ pub struct DropArgs {
     /// The longest one phase may take (wrk's -d); a phase still running then is an error.
     #[arg(long, default_value = "15m")]
     pub phase_limit: Seconds,
+    /// Rounds of the reservation strategy and the floor, one after the other; each keeps the
+    /// figures of its median round, so one noisy moment on a shared machine does not decide the
+    /// ratio. The lock strategy (a minute or two a round) runs in the first round only.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=9))]
+    pub rounds: u32,
     /// Measure only these configurations (comma-separated); the results file is written only
     /// when all three ran.
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -283,6 +288,9 @@ struct Measured {
     /// `order-sweeper` runs the runner fired during phase B (each a few statements of its own,
     /// included in `mysql_statements_after_sellout`).
     order_sweeper_runs_in_phase_b: u64,
+    /// Attempts/s of every round of this configuration, in the order they ran; the figures
+    /// above are the median round's.
+    rounds_attempts_per_s: Vec<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -291,6 +299,8 @@ struct Ratios {
     reservation_vs_floor: f64,
     /// Phase B alone: every attempt refused as sold out.
     reservation_vs_floor_phase_b: f64,
+    /// Each round's reservation over the same round's floor.
+    reservation_vs_floor_by_round: Vec<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -342,6 +352,8 @@ struct Results {
     threads: u32,
     phase_a_attempts: u64,
     phase_b_attempts: u64,
+    /// Rounds of the reservation strategy and the floor (the lock strategy runs once).
+    rounds: u32,
     /// The load generator's command line (URL and script arguments per phase).
     wrk: String,
     runner: RunnerSettings,
@@ -394,20 +406,30 @@ pub async fn run(args: &DropArgs) -> anyhow::Result<()> {
     let outcome = async {
         create_database(&mut admin).await?;
         let bench = Bench::prepare(args, &server, &runner_binary, &work).await?;
-        let mut measured = Vec::with_capacity(setups.len());
-        for setup in &setups {
-            measured.push((*setup, bench.measure(*setup, &mut admin, counter).await?));
+        let mut rounds: BTreeMap<&str, Vec<Measured>> = BTreeMap::new();
+        for round in 1..=args.rounds {
+            for setup in &setups {
+                if *setup == Setup::Lock && round > 1 {
+                    continue;
+                }
+                if args.rounds > 1 {
+                    println!("-- round {round} of {}: {}", args.rounds, setup.name());
+                }
+                let figures = bench.measure(*setup, &mut admin, counter).await?;
+                rounds.entry(setup.name()).or_default().push(figures);
+            }
         }
         bench.db.close().await;
-        anyhow::Ok((measured, bench.jwt_verify_us))
+        anyhow::Ok((rounds, bench.jwt_verify_us))
     }
     .await;
     clean_up(&mut admin, counter).await;
-    let (measured, jwt_verify_us) = outcome?;
+    let (rounds, jwt_verify_us) = outcome?;
 
-    let mut by_setup: BTreeMap<&str, Measured> = measured
+    let by_round = paired_ratios(&rounds);
+    let mut by_setup: BTreeMap<&str, Measured> = rounds
         .into_iter()
-        .map(|(setup, figures)| (setup.name(), figures))
+        .map(|(name, runs)| (name, median_round(runs)))
         .collect();
     let (Some(reservation), Some(lock), Some(floor)) = (
         by_setup.remove("reservation"),
@@ -423,11 +445,52 @@ pub async fn run(args: &DropArgs) -> anyhow::Result<()> {
         counter,
         jwt_verify_us,
         [reservation, lock, floor],
+        by_round,
     );
     print_table(&results);
+    if args.rounds > 1 {
+        println!(
+            "\nrounds, attempts/s: reservation {:?}, floor {:?}; reservation/floor by round {:?} \
+             (the figures above are each configuration's median round)",
+            results.reservation.rounds_attempts_per_s,
+            results.floor.rounds_attempts_per_s,
+            results.ratios.reservation_vs_floor_by_round
+        );
+    }
     let path = report::write_json(&args.env.results_dir, NAME, &results)?;
     println!("\nwrote {}", path.display());
     Ok(())
+}
+
+/// The round with the median attempts/s (the lower one of the middle two for an even count),
+/// with every round's attempts/s attached.
+fn median_round(mut runs: Vec<Measured>) -> Measured {
+    let all: Vec<f64> = runs.iter().map(|run| run.attempts_per_s).collect();
+    let mut median = runs.swap_remove(median_index(&all));
+    median.rounds_attempts_per_s = all;
+    median
+}
+
+/// Where the median of `values` is (the lower middle one for an even count); 0 when empty.
+fn median_index(values: &[f64]) -> usize {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    order
+        .get(values.len().saturating_sub(1) / 2)
+        .copied()
+        .unwrap_or(0)
+}
+
+/// Reservation over floor, round by round.
+fn paired_ratios(rounds: &BTreeMap<&str, Vec<Measured>>) -> Vec<f64> {
+    match (rounds.get("reservation"), rounds.get("floor")) {
+        (Some(reservation), Some(floor)) => reservation
+            .iter()
+            .zip(floor)
+            .map(|(ours, bare)| round(ours.attempts_per_s / bare.attempts_per_s, 3))
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn validate(args: &DropArgs) -> anyhow::Result<()> {
@@ -1279,6 +1342,7 @@ fn combine(
         stock_strategy: setup.stock_strategy(),
         audit,
         order_sweeper_runs_in_phase_b,
+        rounds_attempts_per_s: vec![round(attempts_per_s, 1)],
     }
 }
 
@@ -1571,8 +1635,10 @@ fn summarise(
     counter: StatementCounter,
     jwt_verify_us: f64,
     [reservation, lock, floor]: [Measured; 3],
+    reservation_vs_floor_by_round: Vec<f64>,
 ) -> Results {
     let ratios = Ratios {
+        reservation_vs_floor_by_round,
         reservation_vs_lock: round(reservation.attempts_per_s / lock.attempts_per_s, 2),
         reservation_vs_floor: round(reservation.attempts_per_s / floor.attempts_per_s, 3),
         reservation_vs_floor_phase_b: round(
@@ -1623,6 +1689,7 @@ fn summarise(
         threads: args.threads,
         phase_a_attempts: phase_a,
         phase_b_attempts: phase_b,
+        rounds: args.rounds,
         wrk: format!(
             "wrk -t{} -c{} -d{} --latency --timeout {} -s bench/scripts/drop.lua URL -- \
              TOKENS PRODUCT_ID FIRST COUNT KEY_TAG DONE_DIR {}",
@@ -1790,6 +1857,17 @@ mod tests {
     }
 
     #[test]
+    fn the_median_round_is_the_middle_one_by_rate() {
+        assert_eq!(median_index(&[30.0, 10.0, 20.0]), 2);
+        assert_eq!(median_index(&[5.0]), 0);
+        assert_eq!(
+            median_index(&[40.0, 10.0, 30.0, 20.0]),
+            3,
+            "the lower middle of four"
+        );
+    }
+
+    #[test]
     fn phase_a_is_rounded_up_and_phase_b_is_the_rest() {
         let mut args = DropArgs {
             units: 1_000,
@@ -1802,6 +1880,7 @@ mod tests {
             db_connections: 50,
             checkout_limit: 1_000,
             phase_limit: Seconds(900),
+            rounds: 3,
             only: Vec::new(),
             env: Environment {
                 mysql_url: String::new(),
