@@ -1003,6 +1003,10 @@ impl<'a> Bench<'a> {
         let args = self.args;
         let name = format!("{} {label}", setup.name());
         let done_dir = self.work.join(&format!("done-{}-{label}", setup.name()));
+        // Empty for every phase: an earlier round's marks would end this one at once.
+        if done_dir.exists() {
+            std::fs::remove_dir_all(&done_dir)?;
+        }
         std::fs::create_dir_all(&done_dir)?;
         let wrk_args = vec![
             format!("-t{}", args.threads),
