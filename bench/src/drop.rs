@@ -404,6 +404,7 @@ pub async fn run(args: &DropArgs) -> anyhow::Result<()> {
         .with_context(|| format!("connecting to MySQL at {server}"))?;
     let counter = StatementCounter::enable(&mut admin).await;
     let outcome = async {
+        counter.counting(&mut admin, false).await?;
         create_database(&mut admin).await?;
         let bench = Bench::prepare(args, &server, &runner_binary, &work).await?;
         let mut rounds: BTreeMap<&str, Vec<Measured>> = BTreeMap::new();
@@ -596,13 +597,28 @@ impl StatementCounter {
     fn describe(self) -> &'static str {
         match self {
             Self::UserStat { .. } => {
-                "userstat: SELECT_COMMANDS + UPDATE_COMMANDS + OTHER_COMMANDS of the runner's own \
-                 MySQL user in information_schema.USER_STATISTICS"
+                "userstat (on during phase B only): SELECT_COMMANDS + UPDATE_COMMANDS + \
+                 OTHER_COMMANDS of the runner's own MySQL user in information_schema.USER_STATISTICS"
             }
             Self::Questions => {
                 "global Questions (userstat unavailable): every client's statements, so an upper bound"
             }
         }
+    }
+
+    /// Counts only while asked to: userstat costs every statement some work under a global
+    /// mutex, so it is on for phase B, where the count is taken, and off for the sell-out.
+    /// Left alone when the server had it on before the bench, or counts global Questions.
+    async fn counting(self, admin: &mut MySqlConnection, on: bool) -> anyhow::Result<()> {
+        if let Self::UserStat { was_on: false } = self {
+            let statement = if on {
+                "SET GLOBAL userstat = ON"
+            } else {
+                "SET GLOBAL userstat = OFF"
+            };
+            admin.execute(statement).await?;
+        }
+        Ok(())
     }
 
     async fn read(self, admin: &mut MySqlConnection) -> anyhow::Result<u64> {
@@ -842,6 +858,7 @@ impl<'a> Bench<'a> {
             thousands(phase_a)
         );
 
+        counter.counting(admin, true).await?;
         let before = counter.read(admin).await?;
         let b_from = runner_started.elapsed();
         let b = self
@@ -849,6 +866,7 @@ impl<'a> Bench<'a> {
             .await?;
         let b_to = runner_started.elapsed();
         let after = counter.read(admin).await?;
+        counter.counting(admin, false).await?;
         runner
             .stop()
             .await
