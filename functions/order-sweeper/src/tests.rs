@@ -1,7 +1,11 @@
 //! The sweeper against real MariaDB and Redis.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use shared::{domain::auth::Role, testing::TestContext};
+use shared::{
+    adapters::stock::{StockFacts, StockReservations},
+    domain::auth::Role,
+    testing::TestContext,
+};
 
 use super::*;
 
@@ -86,7 +90,8 @@ async fn a_sweep_expires_due_orders_and_returns_their_units() {
         report,
         SweepReport {
             expired: 1,
-            confirmed: 0
+            confirmed: 0,
+            counters_reloaded: 0
         }
     );
     assert_eq!(status_of(&ctx, due).await, "EXPIRED");
@@ -105,7 +110,8 @@ async fn a_sweep_expires_due_orders_and_returns_their_units() {
         again,
         SweepReport {
             expired: 0,
-            confirmed: 0
+            confirmed: 0,
+            counters_reloaded: 0
         }
     );
     let (left,): (i32,) = sqlx::query_as("SELECT stock_remaining FROM products WHERE id = ?")
@@ -148,7 +154,8 @@ async fn shipped_orders_are_confirmed_after_a_week() {
         report,
         SweepReport {
             expired: 0,
-            confirmed: 1
+            confirmed: 1,
+            counters_reloaded: 0
         }
     );
     assert_eq!(status_of(&ctx, old).await, "CONFIRMED");
@@ -160,4 +167,80 @@ async fn shipped_orders_are_confirmed_after_a_week() {
             .await
             .unwrap();
     assert!(confirmed_at.is_some());
+}
+
+/// The product's Redis counter, as checkout would have loaded it, then set to `remaining`.
+async fn counter(ctx: &TestContext, product: i64, remaining: i64) {
+    let reservations = StockReservations::new(ctx.platform.redis.clone());
+    let facts = StockFacts {
+        remaining,
+        release_at: Utc::now(),
+        max_per_buyer: 1,
+        price: 100_000,
+        partner_id: 1,
+    };
+    reservations.forget(product).await.unwrap();
+    reservations.load(product, &facts).await.unwrap();
+}
+
+async fn counter_left(ctx: &TestContext, product: i64) -> Option<i64> {
+    StockReservations::new(ctx.platform.redis.clone())
+        .remaining(product)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_counter_that_leaked_is_dropped_at_the_second_sweep_that_sees_it() {
+    // GIVEN 10 units in MySQL and a counter that lost 2 (a give-back to Redis failed)
+    let (ctx, _, product) = setup().await;
+    counter(&ctx, product, 8).await;
+    let deps = Deps::new(&ctx.platform);
+
+    // WHEN one sweep sees it, THEN it could be sales in flight: kept
+    let first = handle(&deps, scheduled_event()).await.unwrap();
+    assert_eq!(first.counters_reloaded, 0);
+    assert_eq!(counter_left(&ctx, product).await, Some(8));
+
+    // WHEN the next sweep sees the same figures, THEN nothing sold in between: dropped
+    let second = handle(&deps, scheduled_event()).await.unwrap();
+    assert_eq!(second.counters_reloaded, 1);
+    assert_eq!(counter_left(&ctx, product).await, None);
+}
+
+#[tokio::test]
+async fn a_counter_that_moved_between_sweeps_or_agrees_is_kept() {
+    let (ctx, _, product) = setup().await;
+    let deps = Deps::new(&ctx.platform);
+
+    // Differs, then differs by other figures (a sale in between): kept both times
+    counter(&ctx, product, 8).await;
+    handle(&deps, scheduled_event()).await.unwrap();
+    StockReservations::new(ctx.platform.redis.clone())
+        .reserve(product, 1, Utc::now())
+        .await
+        .unwrap();
+    let moved = handle(&deps, scheduled_event()).await.unwrap();
+    assert_eq!(moved.counters_reloaded, 0);
+    assert_eq!(counter_left(&ctx, product).await, Some(7));
+
+    // Agrees with MySQL: never touched
+    counter(&ctx, product, 10).await;
+    for _ in 0..2 {
+        let report = handle(&deps, scheduled_event()).await.unwrap();
+        assert_eq!(report.counters_reloaded, 0);
+    }
+    assert_eq!(counter_left(&ctx, product).await, Some(10));
+}
+
+#[tokio::test]
+async fn a_counter_above_mysql_is_dropped_too() {
+    // GIVEN a counter that still offers 3 units MySQL sold while Redis was thought down
+    let (ctx, _, product) = setup().await;
+    counter(&ctx, product, 13).await;
+    let deps = Deps::new(&ctx.platform);
+    handle(&deps, scheduled_event()).await.unwrap();
+    let report = handle(&deps, scheduled_event()).await.unwrap();
+    assert_eq!(report.counters_reloaded, 1);
+    assert_eq!(counter_left(&ctx, product).await, None);
 }

@@ -58,6 +58,23 @@ pub async fn product_facts(db: &MySqlPool, id: i64) -> Result<Option<ProductFact
         .await
 }
 
+/// Units left of the products released since `since` (and upcoming ones), newest first: the
+/// ones a drop may be selling, whose Redis counters the sweeper compares with MySQL.
+pub async fn recent_stock(
+    db: &MySqlPool,
+    since: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<(i64, i32)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, stock_remaining FROM products WHERE release_at >= ? \
+         ORDER BY release_at DESC, id DESC LIMIT ?",
+    )
+    .bind(since)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
 /// The guarded decrement: never below zero. False when fewer units are left than asked for.
 pub async fn take_stock(
     tx: &mut Transaction<'static, MySql>,

@@ -59,6 +59,7 @@ pub struct StockReservations {
     reserve: Arc<Script>,
     load: Arc<Script>,
     release: Arc<Script>,
+    reconcile: Arc<Script>,
 }
 
 impl StockReservations {
@@ -92,11 +93,33 @@ impl StockReservations {
             return redis.call('HINCRBY', KEYS[1], 'remaining', ARGV[1])
             ",
         );
+        // A counter that differs from MySQL by the same pair of figures at two checks in a row
+        // saw no sale in between, so no reservation was in flight: it leaked (a give-back that
+        // failed, or sales through MySQL alone while Redis was thought down). Dropping it is
+        // always safe: the next checkout reloads it from MySQL.
+        let reconcile = Script::new(
+            r"
+            local left = redis.call('HGET', KEYS[1], 'remaining')
+            if not left then return 0 end
+            if tonumber(left) == tonumber(ARGV[1]) then
+                redis.call('HDEL', KEYS[1], 'differs')
+                return 0
+            end
+            local pair = left .. ':' .. ARGV[1]
+            if redis.call('HGET', KEYS[1], 'differs') == pair then
+                redis.call('DEL', KEYS[1])
+                return 1
+            end
+            redis.call('HSET', KEYS[1], 'differs', pair)
+            return 0
+            ",
+        );
         Self {
             redis,
             reserve: Arc::new(reserve),
             load: Arc::new(load),
             release: Arc::new(release),
+            reconcile: Arc::new(reconcile),
         }
     }
 
@@ -202,6 +225,24 @@ impl StockReservations {
             .invoke_async(&mut connection)
             .await?;
         Ok((left >= 0).then_some(left))
+    }
+
+    /// Compares the counter with MySQL's `mysql_remaining`; drops it when it differed by the same
+    /// figures at the previous check too (see the script). True when it was dropped.
+    pub async fn reconcile(
+        &self,
+        product_id: i64,
+        mysql_remaining: i64,
+    ) -> Result<bool, RedisError> {
+        let mut connection = self.redis.connection().await?;
+        let dropped: i64 = self
+            .reconcile
+            .key(self.key(product_id))
+            .arg(mysql_remaining)
+            .invoke_async(&mut connection)
+            .await
+            .map_err(|err| self.redis.noted(err))?;
+        Ok(dropped == 1)
     }
 
     /// Forgets a product's counter and facts (after a product edit); the next checkout reloads them.
