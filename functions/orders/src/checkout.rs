@@ -4,8 +4,8 @@
 //! from one Redis script per product ([`StockReservations`]); only buyers who got units go on to
 //! MySQL, where a guarded update (never below zero) and the purchase-limit row make it exact, and
 //! one transaction writes the payment, one order per partner, their lines and the idempotency key.
-//! The hot product row is locked last, so sales queue on it for two round trips only (see
-//! [`write_checkout`]). Anything failing after a reservation gives the units back. With Redis
+//! The hot product row is locked last and released inside MariaDB, so sales queue on it for one
+//! statement only (see [`write_checkout`]). Anything failing after a reservation gives the units back. With Redis
 //! down, the same transaction runs after a plain read of the products: slower, still exact.
 //!
 //! The comparison strategy (`STOCK_STRATEGY=lock`) does what the system we replace did: a
@@ -366,13 +366,7 @@ async fn with_mysql_only(
     let mut tx = deps.platform.db.begin().await.map_err(WriteError::from)?;
     let result = write_checkout(&mut tx, deps, attempt, &priced, &limits).await;
     let body = end(tx, result).await?;
-    // Read after the commit, so it may count later sales too: it only decides a cache eviction.
-    let ids: Vec<i64> = priced.iter().map(|item| item.product_id).collect();
-    let mut connection = deps.platform.db.acquire().await?;
-    let sold_out = store::stock_left(&mut connection, &ids)
-        .await?
-        .iter()
-        .any(|(_, left)| *left == 0);
+    let sold_out = sold_out_now(deps, &priced).await;
     // Keep a loaded Redis counter in step (it was not consulted, so it still counts these units).
     for item in &priced {
         if let Err(err) = deps.reservations.forget(item.product_id).await {
@@ -380,6 +374,25 @@ async fn with_mysql_only(
         }
     }
     Ok((body, sold_out))
+}
+
+/// Whether a product of a committed checkout has no units left. Read after the commit, so it may
+/// count later sales too, and a failure only means no eviction: it decides nothing but whether
+/// page 1 of the catalogue is evicted, and the order stands either way.
+async fn sold_out_now(deps: &Deps, priced: &[PricedItem]) -> bool {
+    let ids: Vec<i64> = priced.iter().map(|item| item.product_id).collect();
+    let left = async {
+        let mut connection = deps.platform.db.acquire().await?;
+        store::stock_left(&mut connection, &ids).await
+    }
+    .await;
+    match left {
+        Ok(left) => left.iter().any(|(_, left)| *left == 0),
+        Err(err) => {
+            tracing::warn!(%err, "could not read the units left; page 1 not evicted");
+            false
+        }
+    }
 }
 
 /// Commits on success, rolls back (before we answer) on a refusal.
@@ -439,11 +452,12 @@ async fn with_product_locks(
 }
 
 /// One transaction: the payment with the idempotency key, the purchase limits, one order per
-/// partner with its lines, the stored answer, and last the guarded stock updates. Returns the
-/// answer's bytes.
+/// partner with its lines, and last the stored answer with the guarded stock updates, the final
+/// one of which ends the transaction. Returns the answer's bytes.
 ///
 /// In a drop every sale of the product queues on its row lock, held from the stock update to the
-/// commit; taking it last makes that two round trips instead of seven. Every path locks in the
+/// end of the transaction; taking it last, in `sell_and_commit`, makes that one statement inside
+/// MariaDB instead of seven round trips to us. Every path locks in the
 /// same order (the buyer's key, the buyer's purchase rows, then products by ascending id), so two
 /// checkouts can wait on each other but never deadlock. Claiming the key first also makes a
 /// concurrent duplicate of this request wait for our commit and then replay our answer.

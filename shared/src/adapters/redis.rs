@@ -181,8 +181,8 @@ impl RateLimiter {
 
     /// Counts one attempt like [`RateLimiter::hit`] and, in the same round trip, runs the
     /// commands `reads` adds to the pipeline, returning their replies (as `T`) with the decision.
-    /// They run whatever the decision, so they must change nothing, and a caller acts on their
-    /// replies only for an allowed attempt. The checkout asks for its idempotency markers this way.
+    /// They run whatever the decision, so they must change nothing. The checkout's gate sends the
+    /// blacklist, idempotency-marker and stock reads of an attempt this way.
     pub async fn hit_and_read<T: FromRedisValue>(
         &self,
         name: &str,
