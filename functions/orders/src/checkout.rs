@@ -141,7 +141,7 @@ pub(crate) async fn checkout(deps: &Deps, req: &Request) -> Result<Response<Body
         now,
     };
 
-    if let Some(replay) = replay_if_used(deps, &attempt, gate.markers.as_deref()).await? {
+    if let Some(replay) = replay_if_used(deps, &attempt, gate.markers).await? {
         return Ok(replay);
     }
     if let Some(refusal) = gate.refusal {
@@ -171,7 +171,7 @@ pub(crate) async fn checkout(deps: &Deps, req: &Request) -> Result<Response<Body
 async fn replay_if_used(
     deps: &Deps,
     attempt: &Attempt<'_>,
-    markers: Option<&[bool]>,
+    markers: Option<(bool, bool)>,
 ) -> Result<Option<Response<Body>>, ApiError> {
     if deps.markers.certainly_unused(markers).await {
         return Ok(None);

@@ -40,7 +40,7 @@ pub(crate) struct Gate {
     pub blacklist: Option<BlacklistAnswer>,
     pub rate: RateDecision,
     /// Replies for [`crate::markers::KeyMarkers::certainly_unused`]; `None` without a valid key.
-    pub markers: Option<Vec<bool>>,
+    pub markers: Option<(bool, bool)>,
     /// What the reservation script would refuse for the first item it would refuse.
     pub refusal: Option<Reservation>,
 }
@@ -98,9 +98,7 @@ pub(crate) async fn ask(
     // unanswered, which only ever sends the checkout the slower, MySQL-checked way.
     let mut replies = replies.iter();
     let blacklist = both(replies.next(), replies.next()).map(BlacklistAnswer::from_replies);
-    let markers = key
-        .and_then(|_| both(replies.next(), replies.next()))
-        .map(|(marker, ready)| vec![marker, ready]);
+    let markers = key.and_then(|_| both(replies.next(), replies.next()));
     let refusal = peeked.iter().find_map(|item| {
         let peek = FromRedisValue::from_redis_value(replies.next()?).ok()?;
         StockReservations::refusal(&peek, item.quantity, now)

@@ -41,7 +41,7 @@ impl KeyMarkers {
     }
 
     /// Adds the two reads that tell whether this buyer finished a checkout with `key` to `pipe`:
-    /// `EXISTS` of the key's marker and of `ck:ready`. Their replies, `[marker, ready]`, go to
+    /// `EXISTS` of the key's marker and of `ck:ready`. Their replies, `(marker, ready)`, go to
     /// [`KeyMarkers::certainly_unused`].
     pub fn ask(&self, pipe: &mut Pipeline, buyer_id: i64, key: &str) {
         pipe.exists(self.marker(buyer_id, key.as_bytes()))
@@ -51,10 +51,10 @@ impl KeyMarkers {
     /// True only when Redis vouched that this buyer never finished a checkout with the key:
     /// no marker, and the markers loaded. `replies` is what [`KeyMarkers::ask`]'s reads answered,
     /// `None` when Redis could not be asked. Markers found not loaded are reloaded from MySQL.
-    pub async fn certainly_unused(&self, replies: Option<&[bool]>) -> bool {
+    pub async fn certainly_unused(&self, replies: Option<(bool, bool)>) -> bool {
         match replies {
-            Some([false, true]) => true,
-            Some([false, false]) => {
+            Some((false, true)) => true,
+            Some((false, false)) => {
                 if let Err(err) = self.reload().await {
                     tracing::warn!(%err, "could not reload idempotency markers");
                 }
