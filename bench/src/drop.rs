@@ -721,6 +721,8 @@ struct Bench<'a> {
     runner_binary: &'a Path,
     runner_database_url: String,
     tokens_file: PathBuf,
+    /// The first buyer's token, for the warm-up attempt.
+    warm_up_token: String,
     script_file: PathBuf,
     work: &'a WorkDir,
     jwt_verify_us: f64,
@@ -772,6 +774,7 @@ impl<'a> Bench<'a> {
 
         let tokens_file = work.join("tokens.txt");
         std::fs::write(&tokens_file, tokens.join("\n") + "\n")?;
+        let warm_up_token = tokens.first().context("no buyer tokens")?.clone();
         let script_file = work.join("drop.lua");
         std::fs::write(&script_file, WRK_SCRIPT)?;
         println!(
@@ -786,6 +789,7 @@ impl<'a> Bench<'a> {
             runner_binary,
             runner_database_url: runner_database_url(server)?,
             tokens_file,
+            warm_up_token,
             script_file,
             work,
             jwt_verify_us,
@@ -804,12 +808,10 @@ impl<'a> Bench<'a> {
         if setup == Setup::Floor {
             return Ok(());
         }
-        let tokens = std::fs::read_to_string(&self.tokens_file)?;
-        let token = tokens.lines().next().context("no buyer tokens")?;
         let response = self
             .client
             .post(url)
-            .bearer_auth(token)
+            .bearer_auth(&self.warm_up_token)
             .header("idempotency-key", "bench-warm-up")
             .json(&serde_json::json!({"items": [{"product_id": self.product_id + 1_000_000, "quantity": 1}]}))
             .send()
