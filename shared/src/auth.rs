@@ -10,7 +10,6 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use lambda_http::{Request, http::header};
-use redis::Pipeline;
 use secrecy::ExposeSecret;
 use sqlx::MySqlPool;
 
@@ -151,7 +150,12 @@ impl Authenticator {
 
     pub async fn authenticate(&self, req: &Request) -> Result<Principal, ApiError> {
         let token = self.verify(req)?;
-        let answer = match self.blacklist.check(&token.principal.jti).await {
+        let principal = &token.principal;
+        let answer = match self
+            .blacklist
+            .check(principal.user_id, &principal.jti)
+            .await
+        {
             Ok(answer) => Some(answer),
             Err(err) => {
                 tracing::warn!(%err, "Redis unavailable; checking the token blacklist in MySQL");
@@ -162,8 +166,8 @@ impl Authenticator {
     }
 
     /// The first half of [`Authenticator::authenticate`]: the token's signature, expiry and
-    /// subject, without the blacklist. A handler that sends its Redis reads in one round trip adds
-    /// the blacklist's to them ([`Authenticator::ask_blacklist`]), then calls
+    /// subject, without the blacklist. A handler that sends its Redis reads in one round trip asks
+    /// about the token's entry ([`Authenticator::blacklist_key`]) along with them, then calls
     /// [`Authenticator::admit`] with the answer.
     pub fn verify(&self, req: &Request) -> Result<SignedToken, ApiError> {
         let token = bearer_token(req)?;
@@ -182,10 +186,12 @@ impl Authenticator {
         })
     }
 
-    /// Adds the blacklist's reads for `token` to `pipe` (two replies, for
-    /// [`BlacklistAnswer::from_replies`]).
-    pub fn ask_blacklist(&self, pipe: &mut Pipeline, token: &SignedToken) {
-        self.blacklist.ask(pipe, &token.principal.jti);
+    /// The key of `token`'s blacklist entry, in its user's hash slot (`{u<id>}`), for a handler
+    /// that asks whether it exists along with its own commands. Whether the list is loaded is
+    /// the [`crate::adapters::redis::LOADED_BLACKLIST`] field of [`RedisStore::loaded_key`].
+    pub fn blacklist_key(&self, token: &SignedToken) -> String {
+        self.blacklist
+            .entry_key(token.principal.user_id, &token.principal.jti)
     }
 
     /// The second half of [`Authenticator::authenticate`]: refuses a logged-out token. `answer` is
@@ -233,17 +239,18 @@ impl Authenticator {
         if !self.blacklist.claim_reload().await? {
             return Ok(());
         }
-        let rows: Vec<(String, DateTime<Utc>)> = sqlx::query_as(
-            "SELECT jti, expires_at FROM revoked_access_tokens WHERE expires_at > UTC_TIMESTAMP(6)",
+        let rows: Vec<(i64, String, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT user_id, jti, expires_at FROM revoked_access_tokens \
+             WHERE expires_at > UTC_TIMESTAMP(6)",
         )
         .fetch_all(&self.db)
         .await?;
         let now = Utc::now();
-        let entries: Vec<(String, u64)> = rows
+        let entries: Vec<(i64, String, u64)> = rows
             .into_iter()
-            .map(|(jti, expires_at)| {
+            .map(|(user_id, jti, expires_at)| {
                 let left = (expires_at - now).num_seconds().max(1);
-                (jti, u64::try_from(left).unwrap_or(1))
+                (user_id, jti, u64::try_from(left).unwrap_or(1))
             })
             .collect();
         self.blacklist.add(&entries, true).await?;
@@ -270,7 +277,10 @@ impl Authenticator {
         let seconds_left = u64::try_from((expires_at - Utc::now()).num_seconds()).unwrap_or(1);
         if let Err(err) = self
             .blacklist
-            .add(&[(principal.jti.clone(), seconds_left)], false)
+            .add(
+                &[(principal.user_id, principal.jti.clone(), seconds_left)],
+                false,
+            )
             .await
         {
             tracing::warn!(%err, "Redis unavailable; logout recorded in MySQL only");

@@ -1,10 +1,13 @@
 //! Everything Redis must say about a checkout attempt before a unit is taken, asked in one
-//! pipelined round trip:
+//! pipelined round trip of (at most) three commands:
 //!
-//! 1. the logout blacklist for the caller's token (two `EXISTS`),
-//! 2. the buyer's checkout rate limit (the limiter's script, which counts the attempt),
-//! 3. the idempotency markers of the key, when the key is valid (two `EXISTS`),
-//! 4. a look at each product's stock counter and facts (`HMGET`), when the items are valid and
+//! 1. the buyer's checkout rate limit script, which counts the attempt and, in the same call, says
+//!    whether the caller's token is on the logout blacklist and whether the idempotency key's
+//!    marker exists: the counter, the blacklist entry and the marker all live in the buyer's hash
+//!    slot (`{u<id>}`);
+//! 2. one `HMGET` of the loaded flags: whether the blacklist and the markers were loaded from
+//!    MySQL since Redis last started empty (without them, an absent entry proves nothing);
+//! 3. a look at each product's stock counter and facts (`HMGET`), when the items are valid and
 //!    the reservation strategy is on.
 //!
 //! Once a drop sells out, that one round trip answers an attempt (SOLD_OUT) where four were
@@ -15,15 +18,15 @@
 //! count against their buyer's limit too; they come with a valid signature, so whoever sends them
 //! could as well have sent attempts with the token before its logout.
 //!
-//! On a Redis Cluster the pipeline's keys live in different slots (the token's, the buyer's, each
-//! product's); a cluster client splits it per node and sends the parts at once, still one round
-//! trip of latency, and no command in it needs another's keys.
+//! On a Redis Cluster the three commands go to up to three slots (the buyer's, the loaded flags',
+//! each product's); a cluster client splits the pipeline by node and sends the parts at once,
+//! still one round trip of latency, and no command needs another slot's keys.
 
 use chrono::{DateTime, Utc};
 use redis::{FromRedisValue, Value};
 use shared::{
     adapters::{
-        redis::{BlacklistAnswer, RateDecision},
+        redis::{BlacklistAnswer, LOADED_BLACKLIST, RateDecision},
         stock::{Reservation, StockReservations},
     },
     auth::SignedToken,
@@ -31,7 +34,7 @@ use shared::{
     domain::order::CheckoutItem,
 };
 
-use crate::{CHECKOUT_WINDOW, Deps};
+use crate::{CHECKOUT_WINDOW, Deps, markers::LOADED_MARKERS};
 
 /// What the round trip answered. Every part is `None` (and the rate limit allows) when Redis
 /// could not be asked: the checkout then asks MySQL where it must and is not rate limited.
@@ -70,24 +73,28 @@ pub(crate) async fn ask(
         StockStrategy::Reservation => items.unwrap_or_default(),
         StockStrategy::Lock => &[],
     };
+    // Keys of the buyer's slot whose existence the counting script reports, in this order.
+    let mut exist = vec![deps.platform.authenticator.blacklist_key(token)];
+    if let Some(key) = key {
+        exist.push(deps.markers.marker(buyer_id, key.as_bytes()));
+    }
+    let redis = &deps.platform.redis;
     let asked = deps
         .limiter
         .hit_and_read::<Vec<Value>>(
-            &format!("checkout:{buyer_id}"),
+            &format!("checkout:{{u{buyer_id}}}"),
             deps.platform.config.orders.checkout_limit_per_minute,
             CHECKOUT_WINDOW,
+            &exist,
             |pipe| {
-                deps.platform.authenticator.ask_blacklist(pipe, token);
-                if let Some(key) = key {
-                    deps.markers.ask(pipe, buyer_id, key);
-                }
+                pipe.hget(redis.loaded_key(), &[LOADED_BLACKLIST, LOADED_MARKERS]);
                 for item in peeked {
                     deps.reservations.peek(pipe, item.product_id);
                 }
             },
         )
         .await;
-    let (rate, replies) = match asked {
+    let (rate, existing, replies) = match asked {
         Ok(answered) => answered,
         Err(err) => {
             tracing::warn!(%err, "Redis unavailable; checkout not rate limited");
@@ -97,8 +104,15 @@ pub(crate) async fn ask(
     // The replies come in the order the reads were added; one that cannot be read counts as
     // unanswered, which only ever sends the checkout the slower, MySQL-checked way.
     let mut replies = replies.iter();
-    let blacklist = both(replies.next(), replies.next()).map(BlacklistAnswer::from_replies);
-    let markers = key.and_then(|_| both(replies.next(), replies.next()));
+    let (blacklist_loaded, markers_loaded) = replies
+        .next()
+        .and_then(|flags| <(Option<u8>, Option<u8>)>::from_redis_value(flags).ok())
+        .map_or((None, None), |(blacklist, markers)| {
+            (Some(blacklist.is_some()), Some(markers.is_some()))
+        });
+    let listed = existing.first().copied();
+    let blacklist = both(listed, blacklist_loaded).map(BlacklistAnswer::from_replies);
+    let markers = key.and_then(|_| both(existing.get(1).copied(), markers_loaded));
     let refusal = peeked.iter().find_map(|item| {
         let peek = FromRedisValue::from_redis_value(replies.next()?).ok()?;
         StockReservations::refusal(&peek, item.quantity, now)
@@ -111,10 +125,7 @@ pub(crate) async fn ask(
     }
 }
 
-/// Two `EXISTS` replies as one pair.
-fn both(first: Option<&Value>, second: Option<&Value>) -> Option<(bool, bool)> {
-    Some((
-        bool::from_redis_value(first?).ok()?,
-        bool::from_redis_value(second?).ok()?,
-    ))
+/// Two answers as one pair, when both came.
+fn both(first: Option<bool>, second: Option<bool>) -> Option<(bool, bool)> {
+    Some((first?, second?))
 }

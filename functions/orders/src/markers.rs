@@ -2,19 +2,23 @@
 //! out, say) can be answered without asking MySQL whether it is a replay of a finished checkout.
 //!
 //! MySQL's unique `(buyer_id, idempotency_key)` on `payments` is the record. Redis holds a marker
-//! per finished checkout (kept a day) and `ck:ready`, set once the markers of the last day were
-//! loaded from MySQL since Redis last started empty. Without `ck:ready`, or with Redis down, a key
-//! is looked up in MySQL; a marker that could not be written clears `ck:ready`.
+//! per finished checkout (kept a day), `ck:{u<buyer id>}:<SHA-256 of the key>`, and the
+//! [`LOADED_MARKERS`] field of the loaded-flags hash, set once the markers of the last day were
+//! loaded from MySQL since Redis last started empty. Without it, or with Redis down, a key is
+//! looked up in MySQL; a marker that could not be written clears it.
 //!
-//! The two reads travel in the round trip that counts the attempt against the buyer's checkout
-//! limit ([`KeyMarkers::ask`] adds them to that pipeline), so a refused attempt costs one round
-//! trip fewer.
+//! Both are asked in the round trip that counts the attempt against the buyer's checkout limit
+//! (see `gate`): the marker sits in the buyer's hash slot, so the counting script itself says
+//! whether it exists.
 
 use std::time::Duration;
 
-use redis::{AsyncCommands, Pipeline};
+use redis::AsyncCommands;
 use sha2::{Digest, Sha256};
 use shared::adapters::redis::{RELOAD_CLAIM, RedisStore};
+
+/// The field of the loaded-flags hash ([`RedisStore::loaded_key`]) set once the markers are loaded.
+pub const LOADED_MARKERS: &str = "checkout-keys";
 use sqlx::MySqlPool;
 
 /// Replays are honoured from the markers for this long; MySQL answers for older keys.
@@ -31,26 +35,15 @@ impl KeyMarkers {
         Self { redis, db }
     }
 
-    fn marker(&self, buyer_id: i64, key: &[u8]) -> String {
+    /// The marker of a finished checkout, in the buyer's hash slot (`{u<id>}`).
+    pub fn marker(&self, buyer_id: i64, key: &[u8]) -> String {
         let digest = hex::encode(Sha256::digest(key));
-        self.redis.key(&format!("ck:{buyer_id}:{digest}"))
-    }
-
-    fn ready(&self) -> String {
-        self.redis.key("ck:ready")
-    }
-
-    /// Adds the two reads that tell whether this buyer finished a checkout with `key` to `pipe`:
-    /// `EXISTS` of the key's marker and of `ck:ready`. Their replies, `(marker, ready)`, go to
-    /// [`KeyMarkers::certainly_unused`].
-    pub fn ask(&self, pipe: &mut Pipeline, buyer_id: i64, key: &str) {
-        pipe.exists(self.marker(buyer_id, key.as_bytes()))
-            .exists(self.ready());
+        self.redis.key(&format!("ck:{{u{buyer_id}}}:{digest}"))
     }
 
     /// True only when Redis vouched that this buyer never finished a checkout with the key:
-    /// no marker, and the markers loaded. `replies` is what [`KeyMarkers::ask`]'s reads answered,
-    /// `None` when Redis could not be asked. Markers found not loaded are reloaded from MySQL.
+    /// no marker, and the markers loaded. `replies` is (marker exists, markers loaded) as Redis
+    /// answered, `None` when Redis could not be asked. Markers found not loaded are reloaded from MySQL.
     pub async fn certainly_unused(&self, replies: Option<(bool, bool)>) -> bool {
         match replies {
             Some((false, true)) => true,
@@ -77,7 +70,9 @@ impl KeyMarkers {
         if let Err(err) = written {
             tracing::warn!(%err, "idempotency marker not written; MySQL will be asked instead");
             if let Ok(mut connection) = self.redis.connection().await {
-                let _: Result<(), _> = connection.del(self.ready()).await;
+                let _: Result<(), _> = connection
+                    .hdel(self.redis.loaded_key(), LOADED_MARKERS)
+                    .await;
             }
         }
     }
@@ -100,7 +95,8 @@ impl KeyMarkers {
             pipe.set_ex(self.marker(*buyer_id, key), 1, MARKER_TTL.as_secs())
                 .ignore();
         }
-        pipe.set(self.ready(), 1).ignore();
+        pipe.hset(self.redis.loaded_key(), LOADED_MARKERS, 1)
+            .ignore();
         pipe.query_async::<()>(&mut connection).await?;
         Ok(())
     }

@@ -448,13 +448,27 @@ async fn a_logged_out_token_cannot_check_out() {
     // Redis restarted empty: the blacklist is not loaded, and MySQL answers.
     let redis = &app.ctx.platform.redis;
     let mut connection = redis.connection().await.unwrap();
-    let () = redis::cmd("DEL")
-        .arg(redis.key(&format!("bl:{}", principal.jti)))
-        .arg(redis.key("bl:ready"))
+    let blacklist = shared::adapters::redis::BlacklistCache::new(redis.clone());
+    let () = redis::pipe()
+        .del(blacklist.entry_key(buyer_id, &principal.jti))
+        .del(redis.loaded_key())
         .query_async(&mut connection)
         .await
         .unwrap();
     let refused_after_restart = app.checkout(&buyer, "checkout-0002", one(product)).await;
+    let reloaded: bool = redis::cmd("HEXISTS")
+        .arg(redis.loaded_key())
+        .arg(shared::adapters::redis::LOADED_BLACKLIST)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(reloaded, "the refusal reloaded the blacklist from MySQL");
+    let listed: bool = redis::cmd("EXISTS")
+        .arg(blacklist.entry_key(buyer_id, &principal.jti))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(listed, "the logged-out token is listed again");
 
     for refused in [refused, refused_after_restart] {
         assert_eq!(refused.status(), 401);

@@ -134,6 +134,20 @@ impl RedisStore {
 /// How long one reload of a lost set may take before another request may try again.
 pub const RELOAD_CLAIM: Duration = Duration::from_secs(10);
 
+/// The hash (after the prefix) whose fields say which sets were loaded from MySQL since Redis
+/// last started empty, one field per set ([`LOADED_BLACKLIST`], the orders' idempotency markers).
+/// One hash so that a request asks about every set it relies on with one `HMGET`.
+pub const LOADED_KEY: &str = "loaded";
+/// The field of [`LOADED_KEY`] set once the logout blacklist was loaded.
+pub const LOADED_BLACKLIST: &str = "blacklist";
+
+impl RedisStore {
+    /// The prefixed [`LOADED_KEY`].
+    pub fn loaded_key(&self) -> String {
+        self.key(LOADED_KEY)
+    }
+}
+
 /// Fixed one-minute windows counted with INCR; the first hit of a window sets its expiry.
 #[derive(Debug, Clone)]
 pub struct RateLimiter {
@@ -154,12 +168,14 @@ impl RateLimiter {
             r"
             local count = redis.call('INCR', KEYS[1])
             if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+            local retry_after = 0
             if count > tonumber(ARGV[2]) then
-                local ttl = redis.call('TTL', KEYS[1])
-                if ttl < 1 then ttl = 1 end
-                return ttl
+                retry_after = redis.call('TTL', KEYS[1])
+                if retry_after < 1 then retry_after = 1 end
             end
-            return 0
+            local answer = {retry_after}
+            for i = 2, #KEYS do answer[i] = redis.call('EXISTS', KEYS[i]) end
+            return answer
             ",
         );
         Self {
@@ -175,23 +191,32 @@ impl RateLimiter {
         limit: u32,
         window: Duration,
     ) -> Result<RateDecision, RedisError> {
-        let (decision, ()) = self.hit_and_read(name, limit, window, |_| {}).await?;
+        let (decision, _, ()) = self.hit_and_read(name, limit, window, &[], |_| {}).await?;
         Ok(decision)
     }
 
-    /// Counts one attempt like [`RateLimiter::hit`] and, in the same round trip, runs the
-    /// commands `reads` adds to the pipeline, returning their replies (as `T`) with the decision.
-    /// They run whatever the decision, so they must change nothing. The checkout's gate sends the
-    /// blacklist, idempotency-marker and stock reads of an attempt this way.
+    /// Counts one attempt like [`RateLimiter::hit`] and, in the same round trip:
+    ///
+    /// - tells whether each of the keys `exist` exists (inside the counting script, so they must
+    ///   share the counter's hash slot: give `name` and them the same `{tag}`);
+    /// - runs the commands `reads` adds to the pipeline, returning their replies (as `T`).
+    ///
+    /// Both run whatever the decision, so `reads` must change nothing. The checkout's gate asks
+    /// the buyer's blacklist entry and idempotency marker and reads the loaded flags and the
+    /// stock counters this way.
     pub async fn hit_and_read<T: FromRedisValue>(
         &self,
         name: &str,
         limit: u32,
         window: Duration,
+        exist: &[String],
         reads: impl FnOnce(&mut Pipeline),
-    ) -> Result<(RateDecision, T), RedisError> {
+    ) -> Result<(RateDecision, Vec<bool>, T), RedisError> {
         let mut connection = self.redis.connection().await?;
         let mut invocation = self.script.key(self.redis.key(&format!("rl:{name}")));
+        for key in exist {
+            invocation.key(key);
+        }
         invocation.arg(window.as_secs().max(1)).arg(limit);
         let mut pipe = redis::pipe();
         pipe.invoke_script(&invocation);
@@ -199,8 +224,10 @@ impl RateLimiter {
         let replies: Vec<Value> = match pipe.query_async(&mut connection).await {
             // Redis lost its scripts (a restart): the attempt was not counted; load and send again.
             Err(err) if err.kind() == ErrorKind::NoScriptError => {
-                invocation.load_async(&mut connection).await?;
-                pipe.query_async(&mut connection).await
+                match invocation.load_async(&mut connection).await {
+                    Ok(_) => pipe.query_async(&mut connection).await,
+                    Err(err) => Err(err),
+                }
             }
             replies => replies,
         }
@@ -212,14 +239,27 @@ impl RateLimiter {
                 "no reply to the rate limit script",
             )));
         };
-        let decision = match u64::from_owned_redis_value(counted)? {
+        let (retry_after, existing) =
+            match Vec::<u64>::from_owned_redis_value(counted)?.split_first() {
+                Some((retry_after, existing)) => (
+                    *retry_after,
+                    existing.iter().map(|found| *found == 1).collect(),
+                ),
+                None => {
+                    return Err(RedisError::from((
+                        ErrorKind::TypeError,
+                        "empty reply to the rate limit script",
+                    )));
+                }
+            };
+        let decision = match retry_after {
             0 => RateDecision::Allowed,
             secs => RateDecision::Limited {
                 retry_after_secs: secs,
             },
         };
         let read = T::from_owned_redis_value(Value::Array(replies.collect()))?;
-        Ok((decision, read))
+        Ok((decision, existing, read))
     }
 }
 
@@ -341,8 +381,10 @@ impl RefreshTokenStore {
     }
 }
 
-/// Access tokens refused after logout: `bl:<jti>` until the token would have expired anyway.
-/// `bl:ready` marks that the list was loaded from MySQL since Redis last started empty.
+/// Access tokens refused after logout: `bl:{u<user id>}:<jti>` until the token would have
+/// expired anyway, in the user's hash slot so that a script counting the user's attempts can look
+/// the token up too. The [`LOADED_BLACKLIST`] field of [`LOADED_KEY`] marks that the list was
+/// loaded from MySQL since Redis last started empty.
 #[derive(Debug, Clone)]
 pub struct BlacklistCache {
     redis: RedisStore,
@@ -358,9 +400,9 @@ pub enum BlacklistAnswer {
 }
 
 impl BlacklistAnswer {
-    /// From the replies to [`BlacklistCache::ask`]'s reads: (entry exists, list loaded).
-    pub fn from_replies((listed, ready): (bool, bool)) -> Self {
-        match (listed, ready) {
+    /// From what Redis said: (the token's entry exists, the list is loaded).
+    pub fn from_replies((listed, loaded): (bool, bool)) -> Self {
+        match (listed, loaded) {
             (true, _) => Self::Listed,
             (false, true) => Self::NotListed,
             (false, false) => Self::NotLoaded,
@@ -373,29 +415,20 @@ impl BlacklistCache {
         Self { redis }
     }
 
-    fn entry_key(&self, jti: &str) -> String {
-        self.redis.key(&format!("bl:{jti}"))
+    /// The token's entry, in the user's hash slot (`{u<id>}`).
+    pub fn entry_key(&self, user_id: i64, jti: &str) -> String {
+        self.redis.key(&format!("bl:{{u{user_id}}}:{jti}"))
     }
 
-    fn ready_key(&self) -> String {
-        self.redis.key("bl:ready")
-    }
-
-    pub async fn check(&self, jti: &str) -> Result<BlacklistAnswer, RedisError> {
+    pub async fn check(&self, user_id: i64, jti: &str) -> Result<BlacklistAnswer, RedisError> {
         let mut connection = self.redis.connection().await?;
-        let mut pipe = redis::pipe();
-        self.ask(&mut pipe, jti);
-        let replies: (bool, bool) = pipe
+        let replies: (bool, bool) = redis::pipe()
+            .exists(self.entry_key(user_id, jti))
+            .hexists(self.redis.loaded_key(), LOADED_BLACKLIST)
             .query_async(&mut connection)
             .await
             .map_err(|err| self.redis.noted(err))?;
         Ok(BlacklistAnswer::from_replies(replies))
-    }
-
-    /// Adds the two reads of [`BlacklistCache::check`] to `pipe`, for a caller that sends them
-    /// along with its own commands; [`BlacklistAnswer::from_replies`] reads their two replies.
-    pub fn ask(&self, pipe: &mut Pipeline, jti: &str) {
-        pipe.exists(self.entry_key(jti)).exists(self.ready_key());
     }
 
     /// True for the one caller that should reload the list now (see [`RedisStore::claim`]).
@@ -403,20 +436,21 @@ impl BlacklistCache {
         self.redis.claim("bl:loading", RELOAD_CLAIM).await
     }
 
-    /// Adds entries (jti, seconds left); `mark_loaded` also sets the ready marker.
+    /// Adds entries (user id, jti, seconds left); `mark_loaded` also sets the loaded flag.
     pub async fn add(
         &self,
-        entries: &[(String, u64)],
+        entries: &[(i64, String, u64)],
         mark_loaded: bool,
     ) -> Result<(), RedisError> {
         let mut connection = self.redis.connection().await?;
         let mut pipe = redis::pipe();
-        for (jti, seconds_left) in entries {
-            pipe.set_ex(self.entry_key(jti), 1, (*seconds_left).max(1))
+        for (user_id, jti, seconds_left) in entries {
+            pipe.set_ex(self.entry_key(*user_id, jti), 1, (*seconds_left).max(1))
                 .ignore();
         }
         if mark_loaded {
-            pipe.set(self.ready_key(), 1).ignore();
+            pipe.hset(self.redis.loaded_key(), LOADED_BLACKLIST, 1)
+                .ignore();
         }
         pipe.query_async::<()>(&mut connection).await
     }
