@@ -60,12 +60,16 @@ impl Functions {
     }
 
     /// Calls the handler of `function`, as Lambda would invoke that function with `req`.
+    ///
+    /// Each handler's future is boxed: unboxed, this future would be as large as the largest of
+    /// them (kilobytes, the admin function's AWS SDK calls), and every request would copy that
+    /// much as the gateway's and axum's futures wrapping it are moved.
     pub async fn dispatch(&self, function: &str, req: Request) -> Response<Body> {
         match function {
-            routes::AUTH => auth::handle(&self.auth, req).await,
-            routes::PRODUCTS => products::handle(&self.products, req).await,
-            routes::ORDERS => orders::handle(&self.orders, req).await,
-            routes::ADMIN => admin::handle(&self.admin, req).await,
+            routes::AUTH => Box::pin(auth::handle(&self.auth, req)).await,
+            routes::PRODUCTS => Box::pin(products::handle(&self.products, req)).await,
+            routes::ORDERS => Box::pin(orders::handle(&self.orders, req)).await,
+            routes::ADMIN => Box::pin(admin::handle(&self.admin, req)).await,
             other => problem(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 FUNCTION_NOT_REGISTERED,
@@ -178,3 +182,4 @@ impl Dispatch for Functions {
         Functions::dispatch(self, function, req)
     }
 }
+
