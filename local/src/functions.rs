@@ -182,4 +182,3 @@ impl Dispatch for Functions {
         Functions::dispatch(self, function, req)
     }
 }
-

@@ -93,9 +93,16 @@ impl From<ApiError> for WriteError {
 struct Attempt<'a> {
     buyer_id: i64,
     key: &'a str,
-    fingerprint: String,
     items: Vec<CheckoutItem>,
     now: DateTime<Utc>,
+}
+
+impl Attempt<'_> {
+    /// What the idempotency key is stored with and compared against. Computed when needed: most
+    /// attempts of a drop are refused before either happens.
+    fn fingerprint(&self) -> String {
+        request_fingerprint(&self.items)
+    }
 }
 
 #[utoipa::path(post, path = "/orders", tag = "orders", request_body = CheckoutRequest,
@@ -136,7 +143,6 @@ pub(crate) async fn checkout(deps: &Deps, req: &Request) -> Result<Response<Body
     let attempt = Attempt {
         buyer_id: principal.user_id,
         key,
-        fingerprint: request_fingerprint(&items),
         items,
         now,
     };
@@ -188,7 +194,7 @@ async fn replay_if_used_in_mysql(
     else {
         return Ok(None);
     };
-    if fingerprint != attempt.fingerprint {
+    if fingerprint != attempt.fingerprint() {
         return Err(ApiError::Validation(vec![shared::error::FieldError::new(
             "Idempotency-Key",
             "was already used for a different checkout (IDEMPOTENCY_KEY_REUSED)",
@@ -474,12 +480,13 @@ async fn write_checkout(
             .unwrap_or_else(|_| chrono::Duration::minutes(10));
     let partner_orders = split_by_partner(priced);
     let amount: i64 = partner_orders.iter().map(|order| order.amount).sum();
+    let fingerprint = attempt.fingerprint();
     let payment = store::NewPayment {
         id: &payment_id,
         buyer_id: attempt.buyer_id,
         amount,
         idempotency_key: attempt.key,
-        request_hash: &attempt.fingerprint,
+        request_hash: &fingerprint,
         expires_at,
     };
     match store::insert_payment(tx, &payment)

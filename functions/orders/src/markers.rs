@@ -2,7 +2,7 @@
 //! out, say) can be answered without asking MySQL whether it is a replay of a finished checkout.
 //!
 //! MySQL's unique `(buyer_id, idempotency_key)` on `payments` is the record. Redis holds a marker
-//! per finished checkout (kept a day), `ck:{u<buyer id>}:<SHA-256 of the key>`, and the
+//! per finished checkout (kept a day), `ck:{u<buyer id>}:<key>`, and the
 //! [`LOADED_MARKERS`] field of the loaded-flags hash, set once the markers of the last day were
 //! loaded from MySQL since Redis last started empty. Without it, or with Redis down, a key is
 //! looked up in MySQL; a marker that could not be written clears it.
@@ -14,7 +14,6 @@
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use sha2::{Digest, Sha256};
 use shared::adapters::redis::{RELOAD_CLAIM, RedisStore};
 
 /// The field of the loaded-flags hash ([`RedisStore::loaded_key`]) set once the markers are loaded.
@@ -35,10 +34,12 @@ impl KeyMarkers {
         Self { redis, db }
     }
 
-    /// The marker of a finished checkout, in the buyer's hash slot (`{u<id>}`).
+    /// The marker of a finished checkout, in the buyer's hash slot (`{u<id>}`). The key itself
+    /// is printable ASCII of at most 128 characters, so it goes into the name as it is.
     pub fn marker(&self, buyer_id: i64, key: &[u8]) -> String {
-        let digest = hex::encode(Sha256::digest(key));
-        self.redis.key(&format!("ck:{{u{buyer_id}}}:{digest}"))
+        let mut name = format!("ck:{{u{buyer_id}}}:");
+        name.push_str(&String::from_utf8_lossy(key));
+        self.redis.key(&name)
     }
 
     /// True only when Redis vouched that this buyer never finished a checkout with the key:
