@@ -35,6 +35,7 @@ use http::{
     HeaderMap, HeaderValue, Method, StatusCode, Uri,
     header::{self, HeaderName},
     request::Parts,
+    uri::{PathAndQuery, Scheme},
 };
 use http_body_util::BodyExt;
 use lambda_http::{Body, RequestExt, aws_lambda_events::query_map::QueryMap};
@@ -273,13 +274,18 @@ fn absolute_uri(headers: &HeaderMap, uri: Uri) -> Uri {
     else {
         return uri;
     };
-    let path_and_query = uri.path_and_query().map_or("/", |pq| pq.as_str());
-    format!("{LOCAL_SCHEME}://{host}{path_and_query}")
-        .parse()
-        .unwrap_or(uri)
+    // The path and query are reused as parsed; only the host is new.
+    let mut parts = uri.clone().into_parts();
+    parts.scheme = Some(Scheme::HTTP);
+    parts.authority = host.parse().ok();
+    if parts.path_and_query.is_none() {
+        parts.path_and_query = Some(PathAndQuery::from_static("/"));
+    }
+    Uri::from_parts(parts).unwrap_or(uri)
 }
 
 fn add_forwarded_headers(headers: &mut HeaderMap, source_ip: Option<&str>) {
+    headers.reserve(3);
     if let Some(ip) = source_ip {
         // API Gateway appends the caller to whatever chain the client sent.
         let chain = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
@@ -370,10 +376,7 @@ fn method_not_allowed(
 /// (405, a function the runner does not host, a failed scheduled handler).
 pub fn problem(status: StatusCode, code: &str, detail: &str) -> lambda_http::Response<Body> {
     let document = Problem {
-        kind: format!(
-            "urn:kicksync:problem:{}",
-            code.to_ascii_lowercase().replace('_', "-")
-        ),
+        kind: shared::error::problem_type(code),
         title: status.canonical_reason().unwrap_or("Error").to_owned(),
         status: status.as_u16(),
         detail: detail.to_owned(),
@@ -418,6 +421,20 @@ mod tests {
             Body::Text("{}".into())
         );
         assert_eq!(lambda_body(&headers, vec![0xff]), Body::Binary(vec![0xff]));
+    }
+
+    #[test]
+    fn the_uri_is_absolute_with_the_host_like_lambda_http_builds_it() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:3000"));
+        let uri: Uri = "/products?cursor=abc&size=2".parse().unwrap();
+        assert_eq!(
+            absolute_uri(&headers, uri).to_string(),
+            "http://127.0.0.1:3000/products?cursor=abc&size=2"
+        );
+        let no_host = HeaderMap::new();
+        let uri: Uri = "/orders".parse().unwrap();
+        assert_eq!(absolute_uri(&no_host, uri).to_string(), "/orders");
     }
 
     #[test]

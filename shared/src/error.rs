@@ -156,10 +156,7 @@ impl ApiError {
         let status = self.status();
         let code = self.code();
         Problem {
-            kind: format!(
-                "urn:kicksync:problem:{}",
-                code.to_ascii_lowercase().replace('_', "-")
-            ),
+            kind: problem_type(code),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
             detail: self.detail(),
@@ -190,6 +187,18 @@ impl ApiError {
             .body(Body::Binary(body))
             .unwrap_or_else(|_| Response::new(Body::Empty))
     }
+}
+
+/// `urn:kicksync:problem:<code in lower case, dashes for underscores>`, in one allocation.
+pub fn problem_type(code: &str) -> String {
+    const PREFIX: &str = "urn:kicksync:problem:";
+    let mut kind = String::with_capacity(PREFIX.len() + code.len());
+    kind.push_str(PREFIX);
+    kind.extend(code.chars().map(|c| match c {
+        '_' => '-',
+        c => c.to_ascii_lowercase(),
+    }));
+    kind
 }
 
 /// Maps a unique-constraint violation to the given conflict; the single place where that happens.

@@ -37,9 +37,10 @@ impl KeyMarkers {
     /// The marker of a finished checkout, in the buyer's hash slot (`{u<id>}`). The key itself
     /// is printable ASCII of at most 128 characters, so it goes into the name as it is.
     pub fn marker(&self, buyer_id: i64, key: &[u8]) -> String {
-        let mut name = format!("ck:{{u{buyer_id}}}:");
-        name.push_str(&String::from_utf8_lossy(key));
-        self.redis.key(&name)
+        self.redis.key_of(format_args!(
+            "ck:{{u{buyer_id}}}:{}",
+            String::from_utf8_lossy(key)
+        ))
     }
 
     /// True only when Redis vouched that this buyer never finished a checkout with the key:

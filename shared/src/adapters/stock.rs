@@ -124,7 +124,7 @@ impl StockReservations {
     }
 
     fn key(&self, product_id: i64) -> String {
-        self.redis.key(&format!("stock:{{p{product_id}}}"))
+        self.redis.key_of(format_args!("stock:{{p{product_id}}}"))
     }
 
     pub async fn reserve(
@@ -306,7 +306,7 @@ impl ProductLocks {
         wait: Duration,
         lease: Duration,
     ) -> Result<Option<HeldLock>, RedisError> {
-        let key = self.redis.key(&format!("lock:{{p{product_id}}}"));
+        let key = self.redis.key_of(format_args!("lock:{{p{product_id}}}"));
         let token = uuid::Uuid::new_v4().to_string();
         let deadline = tokio::time::Instant::now() + wait;
         let mut connection = self.redis.connection().await?;
