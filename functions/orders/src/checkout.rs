@@ -3,15 +3,16 @@
 //! Thousands of buyers hit one product in the same second. The answer to "is there a unit?" comes
 //! from one Redis script per product ([`StockReservations`]); only buyers who got units go on to
 //! MySQL, where a guarded update (never below zero) and the purchase-limit row make it exact, and
-//! one transaction writes the payment, one order per partner, their lines and the idempotency key.
-//! The hot product row is locked last and released inside MariaDB, so sales queue on it for one
-//! statement only (see [`write_checkout`]). Anything failing after a reservation gives the units back. With Redis
-//! down, the same transaction runs after a plain read of the products: slower, still exact.
+//! one transaction writes the payment, one order per partner, their lines and the idempotency key
+//! (one round trip for a one-line checkout, a drop's). The hot product row is locked last and
+//! released inside MariaDB, so sales queue on it for one statement only (see [`write`]).
+//! Anything failing after a reservation gives the units back. With Redis down, the same
+//! transaction runs after a plain read of the products: slower, still exact.
 //!
 //! The comparison strategy (`STOCK_STRATEGY=lock`) does what the system we replace did: a
 //! per-product Redis lock around that MySQL transaction.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use lambda_http::{Body, Request, Response, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use shared::{
@@ -122,7 +123,8 @@ pub(crate) async fn checkout(deps: &Deps, req: &Request) -> Result<Response<Body
     // Read now, judged below in the order refusals have always come in.
     let items = json_body::<CheckoutRequest>(req)
         .and_then(|body| validate_items(&body.items).map_err(ApiError::Validation));
-    let now = Utc::now();
+    // Microseconds, as MySQL keeps them: a replay rebuilt from the rows says the same expiry.
+    let now = Utc::now().trunc_subsecs(6);
     let gate = gate::ask(deps, &token, valid_key, items.as_deref().ok(), now).await;
 
     let principal = authenticator.admit(token, gate.blacklist).await?;
@@ -189,7 +191,7 @@ async fn replay_if_used_in_mysql(
     deps: &Deps,
     attempt: &Attempt<'_>,
 ) -> Result<Option<Response<Body>>, ApiError> {
-    let Some((fingerprint, body)) =
+    let Some((payment_id, fingerprint, stored)) =
         store::prior_checkout(&deps.platform.db, attempt.buyer_id, attempt.key).await?
     else {
         return Ok(None);
@@ -200,8 +202,73 @@ async fn replay_if_used_in_mysql(
             "was already used for a different checkout (IDEMPOTENCY_KEY_REUSED)",
         )]));
     }
-    let body = body.ok_or_else(|| ApiError::internal("checkout stored without its answer"))?;
-    Ok(Some(json_raw(StatusCode::CREATED, body.into_bytes())))
+    let body = match stored {
+        Some(body) => body.into_bytes(),
+        None => rebuilt_answer(deps, &payment_id).await?,
+    };
+    Ok(Some(json_raw(StatusCode::CREATED, body)))
+}
+
+/// The first answer of a checkout that did not store it (one line, [`write_one_line`]), rebuilt
+/// from the rows it wrote: the same fields from the same values in the same order, so the same
+/// bytes. Its orders were PENDING_PAYMENT then, whatever they are now.
+async fn rebuilt_answer(deps: &Deps, payment_id: &str) -> Result<Vec<u8>, ApiError> {
+    let written = store::written_checkout(&deps.platform.db, payment_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("a used idempotency key without its payment"))?;
+    let mut orders: Vec<CheckoutOrder> = Vec::new();
+    for line in written.lines {
+        let item = CheckoutLine {
+            product_id: line.product_id,
+            quantity: line.quantity,
+            unit_price: line.unit_price,
+        };
+        match orders.last_mut() {
+            Some(order) if order.id == line.order_id => order.items.push(item),
+            _ => orders.push(pending_order(
+                line.order_id,
+                line.partner_id,
+                line.order_amount,
+                vec![item],
+            )),
+        }
+    }
+    if orders.is_empty() {
+        return Err(ApiError::internal(
+            "a checkout's payment without its orders",
+        ));
+    }
+    Ok(answer(
+        payment_id,
+        written.amount,
+        written.expires_at,
+        orders,
+    ))
+}
+
+fn pending_order(id: i64, partner_id: i64, amount: i64, items: Vec<CheckoutLine>) -> CheckoutOrder {
+    CheckoutOrder {
+        id,
+        partner_id,
+        status: "PENDING_PAYMENT".to_owned(),
+        amount,
+        items,
+    }
+}
+
+/// The bytes of a checkout's answer (and of its replays).
+fn answer(
+    payment_id: &str,
+    amount: i64,
+    expires_at: DateTime<Utc>,
+    orders: Vec<CheckoutOrder>,
+) -> Vec<u8> {
+    json_bytes(&CheckoutResponse {
+        payment_id: payment_id.to_owned(),
+        amount,
+        expires_at,
+        orders,
+    })
 }
 
 /// Our strategy: reserve in Redis, then write in MySQL; Redis trouble falls back to MySQL alone.
@@ -234,9 +301,9 @@ async fn with_reservations(
     // Redis counted the units: it knows whether this sale took the last one.
     let sold_out = reserved.iter().any(|(_, facts)| facts.remaining == 0);
 
-    let mut tx = deps.platform.db.begin().await.map_err(WriteError::from)?;
-    let result = write_checkout(&mut tx, deps, attempt, &priced, &limits).await;
-    let committed = end(tx, result).await.map(|body| (body, sold_out));
+    let committed = write(deps, attempt, &priced, &limits)
+        .await
+        .map(|body| (body, sold_out));
     if committed.is_err() {
         give_back(deps, &reserved).await;
         if let Err(WriteError::Refused(ApiError::Conflict {
@@ -369,9 +436,7 @@ async fn with_mysql_only(
         limits.push(i64::from(product.max_per_buyer));
     }
 
-    let mut tx = deps.platform.db.begin().await.map_err(WriteError::from)?;
-    let result = write_checkout(&mut tx, deps, attempt, &priced, &limits).await;
-    let body = end(tx, result).await?;
+    let body = write(deps, attempt, &priced, &limits).await?;
     let sold_out = sold_out_now(deps, &priced).await;
     // Keep a loaded Redis counter in step (it was not consulted, so it still counts these units).
     for item in &priced {
@@ -457,13 +522,92 @@ async fn with_product_locks(
     outcome
 }
 
+/// Writes the checkout in MySQL and returns its answer: a one-line checkout (a drop's) in one
+/// round trip ([`write_one_line`]), any other in a transaction of several statements
+/// ([`write_checkout`]).
+async fn write(
+    deps: &Deps,
+    attempt: &Attempt<'_>,
+    priced: &[PricedItem],
+    limits: &[i64],
+) -> Result<Vec<u8>, WriteError> {
+    if let ([item], [limit]) = (priced, limits) {
+        return write_one_line(deps, attempt, item, *limit).await;
+    }
+    let mut tx = deps.platform.db.begin().await.map_err(WriteError::from)?;
+    let result = write_checkout(&mut tx, deps, attempt, priced, limits).await;
+    end(tx, result).await
+}
+
+/// The same rows, locks and lock order as [`write_checkout`] for one line, written by the
+/// `sell_one_line` procedure in one round trip. The answer is not stored: a replay rebuilds it
+/// from the rows ([`rebuilt_answer`]).
+async fn write_one_line(
+    deps: &Deps,
+    attempt: &Attempt<'_>,
+    item: &PricedItem,
+    limit: i64,
+) -> Result<Vec<u8>, WriteError> {
+    let payment_id = new_payment_id();
+    let expires_at = payment_expiry(deps, attempt);
+    let amount = i64::from(item.quantity) * item.unit_price;
+    let fingerprint = attempt.fingerprint();
+    let payment = store::NewPayment {
+        id: &payment_id,
+        buyer_id: attempt.buyer_id,
+        amount,
+        idempotency_key: attempt.key,
+        request_hash: &fingerprint,
+        expires_at,
+    };
+    let sale = store::OneLineSale {
+        payment: &payment,
+        item,
+        max_per_buyer: limit,
+    };
+    match store::sell_one_line(&deps.platform.db, &sale)
+        .await
+        .on_unique_violation(|| ApiError::conflict("KEY_TAKEN", ""))
+    {
+        Ok(store::OneLineSold::Sold { order_id, .. }) => {
+            let line = CheckoutLine {
+                product_id: item.product_id,
+                quantity: item.quantity,
+                unit_price: item.unit_price,
+            };
+            let order = pending_order(order_id, item.partner_id, amount, vec![line]);
+            Ok(answer(&payment_id, amount, expires_at, vec![order]))
+        }
+        Ok(store::OneLineSold::OverLimit) => Err(WriteError::Refused(over_limit(limit))),
+        Ok(store::OneLineSold::Short { left }) => {
+            Err(WriteError::Refused(out_of_stock(left.into())))
+        }
+        Err(ApiError::Conflict {
+            code: "KEY_TAKEN", ..
+        }) => Err(WriteError::KeyTaken),
+        Err(err) => Err(WriteError::Refused(err)),
+    }
+}
+
+fn new_payment_id() -> String {
+    format!("pay_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// When the checkout's unpaid orders expire.
+fn payment_expiry(deps: &Deps, attempt: &Attempt<'_>) -> DateTime<Utc> {
+    attempt.now
+        + chrono::Duration::from_std(deps.platform.config.orders.payment_timeout)
+            .unwrap_or_else(|_| chrono::Duration::minutes(10))
+}
+
 /// One transaction: the payment with the idempotency key, the purchase limits, one order per
 /// partner with its lines, and last the stored answer with the guarded stock updates, the final
 /// one of which ends the transaction. Returns the answer's bytes.
 ///
-/// In a drop every sale of the product queues on its row lock, held from the stock update to the
-/// end of the transaction; taking it last, in `sell_and_commit`, makes that one statement inside
-/// MariaDB instead of seven round trips to us. Every path locks in the
+/// Every sale of a product queues on its row lock, held from the stock update to the end of the
+/// transaction; taking it last, in `sell_and_commit`, makes that one statement inside MariaDB
+/// instead of round trips to us. (A one-line checkout, a drop's, goes the same way in one round
+/// trip: [`write_one_line`].) Every path locks in the
 /// same order (the buyer's key, the buyer's purchase rows, then products by ascending id), so two
 /// checkouts can wait on each other but never deadlock. Claiming the key first also makes a
 /// concurrent duplicate of this request wait for our commit and then replay our answer.
@@ -474,10 +618,8 @@ async fn write_checkout(
     priced: &[PricedItem],
     limits: &[i64],
 ) -> Result<Vec<u8>, WriteError> {
-    let payment_id = format!("pay_{}", uuid::Uuid::now_v7().simple());
-    let expires_at = attempt.now
-        + chrono::Duration::from_std(deps.platform.config.orders.payment_timeout)
-            .unwrap_or_else(|_| chrono::Duration::minutes(10));
+    let payment_id = new_payment_id();
+    let expires_at = payment_expiry(deps, attempt);
     let partner_orders = split_by_partner(priced);
     let amount: i64 = partner_orders.iter().map(|order| order.amount).sum();
     let fingerprint = attempt.fingerprint();
@@ -518,28 +660,18 @@ async fn write_checkout(
             &order.items,
         )
         .await?;
-        orders.push(CheckoutOrder {
-            id,
-            partner_id: order.partner_id,
-            status: "PENDING_PAYMENT".to_owned(),
-            amount: order.amount,
-            items: order
-                .items
-                .iter()
-                .map(|item| CheckoutLine {
-                    product_id: item.product_id,
-                    quantity: item.quantity,
-                    unit_price: item.unit_price,
-                })
-                .collect(),
-        });
+        let lines = order
+            .items
+            .iter()
+            .map(|item| CheckoutLine {
+                product_id: item.product_id,
+                quantity: item.quantity,
+                unit_price: item.unit_price,
+            })
+            .collect();
+        orders.push(pending_order(id, order.partner_id, order.amount, lines));
     }
-    let body = json_bytes(&CheckoutResponse {
-        payment_id: payment_id.clone(),
-        amount,
-        expires_at,
-        orders,
-    });
+    let body = answer(&payment_id, amount, expires_at, orders);
     // `priced` is in ascending product id, the order every path locks products in. The last
     // update ends the transaction in the same round trip.
     let Some((last, earlier)) = priced.split_last() else {

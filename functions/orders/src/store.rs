@@ -129,6 +129,103 @@ pub async fn sell_and_commit(
     })
 }
 
+/// A one-line checkout to write with [`sell_one_line`].
+pub struct OneLineSale<'a> {
+    pub payment: &'a NewPayment<'a>,
+    pub item: &'a PricedItem,
+    pub max_per_buyer: i64,
+}
+
+/// What [`sell_one_line`] did; its transaction has ended either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OneLineSold {
+    /// Committed: the order's id, and the units left after it.
+    Sold { order_id: i64, left: i32 },
+    /// Rolled back: the buyer would hold more than the product's limit.
+    OverLimit,
+    /// Rolled back: fewer units left than asked for (`left`; 0 when the product is gone).
+    Short { left: i32 },
+}
+
+/// The whole transaction of a one-line checkout in one round trip (the `sell_one_line`
+/// procedure): payment with the idempotency key, purchase count, order, line, guarded stock
+/// update, COMMIT or ROLLBACK. A taken key is a unique violation, as from [`insert_payment`].
+pub async fn sell_one_line(
+    db: &MySqlPool,
+    sale: &OneLineSale<'_>,
+) -> Result<OneLineSold, sqlx::Error> {
+    let payment = sale.payment;
+    let (outcome, order_id, left): (Option<String>, Option<i64>, Option<i32>) =
+        sqlx::query_as("CALL sell_one_line(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(payment.id)
+            .bind(payment.buyer_id)
+            .bind(payment.idempotency_key.as_bytes())
+            .bind(payment.request_hash)
+            .bind(payment.expires_at)
+            .bind(sale.item.partner_id)
+            .bind(sale.item.product_id)
+            .bind(sale.item.quantity)
+            .bind(sale.item.unit_price)
+            .bind(sale.max_per_buyer)
+            .fetch_one(db)
+            .await?;
+    let left = left.unwrap_or(0);
+    match (outcome.as_deref(), order_id) {
+        (Some("SOLD"), Some(order_id)) => Ok(OneLineSold::Sold { order_id, left }),
+        (Some("PURCHASE_LIMIT"), _) => Ok(OneLineSold::OverLimit),
+        (Some("SHORT"), _) => Ok(OneLineSold::Short { left }),
+        other => Err(sqlx::Error::Protocol(format!(
+            "sell_one_line answered {other:?}"
+        ))),
+    }
+}
+
+/// A checkout's rows, to answer a replay of its key with the answer it first got: the payment's
+/// amount and expiry, and its lines with their orders, in the order they were written.
+pub struct WrittenCheckout {
+    pub amount: i64,
+    pub expires_at: DateTime<Utc>,
+    pub lines: Vec<WrittenLine>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct WrittenLine {
+    pub order_id: i64,
+    pub partner_id: i64,
+    pub order_amount: i64,
+    pub product_id: i64,
+    pub quantity: i32,
+    pub unit_price: i64,
+}
+
+pub async fn written_checkout(
+    db: &MySqlPool,
+    payment_id: &str,
+) -> Result<Option<WrittenCheckout>, sqlx::Error> {
+    let Some((amount, expires_at)): Option<(i64, DateTime<Utc>)> =
+        sqlx::query_as("SELECT amount, expires_at FROM payments WHERE id = ?")
+            .bind(payment_id)
+            .fetch_optional(db)
+            .await?
+    else {
+        return Ok(None);
+    };
+    let lines = sqlx::query_as(
+        "SELECT o.id AS order_id, o.partner_id, o.amount AS order_amount, i.product_id, \
+         i.quantity, i.unit_price \
+         FROM orders o JOIN order_items i ON i.order_id = o.id \
+         WHERE o.payment_id = ? ORDER BY o.id, i.id",
+    )
+    .bind(payment_id)
+    .fetch_all(db)
+    .await?;
+    Ok(Some(WrittenCheckout {
+        amount,
+        expires_at,
+        lines,
+    }))
+}
+
 /// Adds to what the buyer holds of the product and returns the new total. The row stays locked
 /// until the transaction ends, so concurrent checkouts of one buyer queue here and each sees the
 /// others' units.
@@ -228,14 +325,16 @@ pub async fn insert_order(
     Ok(order_id)
 }
 
-/// A finished checkout under this buyer's key: (request fingerprint, the answer it got).
+/// A finished checkout under this buyer's key: (payment id, request fingerprint, the answer it
+/// got when it was stored; one-line checkouts do not store theirs, see [`written_checkout`]).
 pub async fn prior_checkout(
     db: &MySqlPool,
     buyer_id: i64,
     idempotency_key: &str,
-) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
+) -> Result<Option<(String, String, Option<String>)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT request_hash, response_body FROM payments WHERE buyer_id = ? AND idempotency_key = ?",
+        "SELECT id, request_hash, response_body FROM payments \
+         WHERE buyer_id = ? AND idempotency_key = ?",
     )
     .bind(buyer_id)
     .bind(idempotency_key.as_bytes())

@@ -159,6 +159,14 @@ async fn a_checkout_of_two_partners_is_two_orders_under_one_payment() {
         (app.stock_in_mysql(c).await, app.stock_in_redis(c).await),
         (9, Some(9))
     );
+    // A several-line checkout stores its answer; a replay sends those very bytes.
+    let replay = app
+        .checkout(&buyer, "checkout-0001", json!([
+            {"product_id": c, "quantity": 1}, {"product_id": a, "quantity": 2}, {"product_id": b, "quantity": 1}
+        ]))
+        .await;
+    assert_eq!(replay.status(), 201);
+    assert_eq!(replay.body().as_ref(), response.body().as_ref());
 }
 
 #[tokio::test]
@@ -584,6 +592,95 @@ async fn the_last_stock_update_ends_the_transaction_both_ways() {
 }
 
 #[tokio::test]
+async fn a_one_line_sale_commits_whole_or_leaves_nothing() {
+    use shared::domain::order::PricedItem;
+
+    let app = App::new().await;
+    let (partner, _) = app.ctx.user(Role::Partner).await;
+    let (buyer, _) = app.ctx.user(Role::Buyer).await;
+    let product = app.product(partner, 3, 2).await;
+    let db = &app.ctx.platform.db;
+    let rows = || async {
+        (
+            app.scalar("SELECT COUNT(*) FROM payments").await,
+            app.scalar("SELECT COUNT(*) FROM orders").await,
+            app.scalar("SELECT COUNT(*) FROM order_items").await,
+            app.scalar(
+                "SELECT CAST(COALESCE(SUM(quantity), 0) AS SIGNED) FROM buyer_product_purchases",
+            )
+            .await,
+            app.stock_in_mysql(product).await,
+        )
+    };
+    let sell = |buyer_id: i64, key: &'static str, product_id: i64, quantity: i32| async move {
+        let payment_id = format!("pay_{key}");
+        let payment = store::NewPayment {
+            id: &payment_id,
+            buyer_id,
+            amount: i64::from(quantity) * 100_000,
+            idempotency_key: key,
+            request_hash: &"0".repeat(64),
+            expires_at: Utc::now(),
+        };
+        let item = PricedItem {
+            product_id,
+            partner_id: partner,
+            quantity,
+            unit_price: 100_000,
+        };
+        let sale = store::OneLineSale {
+            payment: &payment,
+            item: &item,
+            max_per_buyer: 2,
+        };
+        store::sell_one_line(db, &sale).await
+    };
+
+    let Ok(store::OneLineSold::Sold { order_id, left: 2 }) =
+        sell(buyer, "key-0001", product, 1).await
+    else {
+        panic!("the first unit sells");
+    };
+    assert!(order_id > 0);
+    assert_eq!(rows().await, (1, 1, 1, 1, 2));
+
+    // Over the buyer's limit (1 held + 2 > 2): nothing written.
+    assert_eq!(
+        sell(buyer, "key-0002", product, 2).await.unwrap(),
+        store::OneLineSold::OverLimit
+    );
+    assert_eq!(rows().await, (1, 1, 1, 1, 2));
+
+    // More units than are left: nothing written.
+    let (other, _) = app.ctx.user(Role::Buyer).await;
+    assert_eq!(
+        sell(other, "key-0003", product, 2).await.unwrap(),
+        store::OneLineSold::Sold {
+            order_id: order_id + 1,
+            left: 0
+        }
+    );
+    let (third, _) = app.ctx.user(Role::Buyer).await;
+    assert_eq!(
+        sell(third, "key-0004", product, 1).await.unwrap(),
+        store::OneLineSold::Short { left: 0 }
+    );
+    assert_eq!(rows().await, (2, 2, 2, 3, 0));
+
+    // The key again: a unique violation, and nothing written.
+    let again = sell(buyer, "key-0001", product, 1).await.unwrap_err();
+    assert!(again.as_database_error().unwrap().is_unique_violation());
+    assert_eq!(rows().await, (2, 2, 2, 3, 0));
+
+    // A product that is gone: short, nothing written.
+    assert_eq!(
+        sell(third, "key-0005", product + 1000, 1).await.unwrap(),
+        store::OneLineSold::Short { left: 0 }
+    );
+    assert_eq!(rows().await, (2, 2, 2, 3, 0));
+}
+
+#[tokio::test]
 async fn of_many_requests_finding_a_set_lost_one_claims_its_reload() {
     let app = App::new().await;
     let mut racing = tokio::task::JoinSet::new();
@@ -613,7 +710,13 @@ async fn the_same_key_replays_the_first_answer() {
     // Even after the product sold out, the retry gets the original answer.
     let replay = app.checkout(&buyer, "checkout-0001", one(product)).await;
     assert_eq!(replay.status(), 201);
-    assert_eq!(body_json(&replay), body_json(&first));
+    // A one-line checkout's answer is rebuilt from its rows, byte for byte.
+    assert_eq!(replay.body().as_ref(), first.body().as_ref());
+    // Even once the order has moved on, the replay is the first answer.
+    let order = body_json(&first)["orders"][0]["id"].as_i64().unwrap();
+    app.set_status(order, "PAID").await;
+    let later = app.checkout(&buyer, "checkout-0001", one(product)).await;
+    assert_eq!(later.body().as_ref(), first.body().as_ref());
     let other_body = app
         .checkout(
             &buyer,

@@ -1,0 +1,1 @@
+DROP PROCEDURE IF EXISTS sell_one_line;
