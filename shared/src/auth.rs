@@ -226,7 +226,7 @@ impl Authenticator {
 
     /// The key of `token`'s blacklist entry, in its user's hash slot (`{u<id>}`), for a handler
     /// that asks whether it exists along with its own commands. Whether the list is loaded is
-    /// the [`crate::adapters::redis::LOADED_BLACKLIST`] field of [`RedisStore::loaded_key`].
+    /// the [`crate::adapters::redis::LOADED_BLACKLIST`] flag ([`RedisStore::loaded_flag`]).
     pub fn blacklist_key(&self, token: &SignedToken) -> String {
         self.blacklist
             .entry_key(token.principal.user_id, &token.principal.jti)

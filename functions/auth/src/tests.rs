@@ -553,9 +553,13 @@ async fn the_blacklist_survives_a_redis_restart() {
         .unwrap();
 
     assert_eq!(app.me(&access).await.status(), 401, "reloaded from MySQL");
-    let reloaded: bool = redis::cmd("HEXISTS")
-        .arg(app.ctx.platform.redis.loaded_key())
-        .arg(shared::adapters::redis::LOADED_BLACKLIST)
+    let reloaded: bool = redis::cmd("EXISTS")
+        .arg(
+            app.ctx
+                .platform
+                .redis
+                .loaded_flag(shared::adapters::redis::LOADED_BLACKLIST),
+        )
         .query_async(&mut connection)
         .await
         .unwrap();

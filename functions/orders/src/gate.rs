@@ -5,7 +5,7 @@
 //!    whether the caller's token is on the logout blacklist and whether the idempotency key's
 //!    marker exists: the counter, the blacklist entry and the marker all live in the buyer's hash
 //!    slot (`{u<id>}`);
-//! 2. one `HMGET` of the loaded flags: whether the blacklist and the markers were loaded from
+//! 2. one `EXISTS` of the loaded flags: whether the blacklist and the markers were loaded from
 //!    MySQL since Redis last started empty (without them, an absent entry proves nothing);
 //! 3. a look at each product's stock counter and facts (`HMGET`), when the items are valid and
 //!    the reservation strategy is on.
@@ -18,7 +18,7 @@
 //! count against their buyer's limit too; they come with a valid signature, so whoever sends them
 //! could as well have sent attempts with the token before its logout.
 //!
-//! On a Redis Cluster the three commands go to up to three slots (the buyer's, the loaded flags',
+//! On a Redis Cluster the three commands go to up to three slots (the buyer's, the `{loaded}` flags',
 //! each product's); a cluster client splits the pipeline by node and sends the parts at once,
 //! still one round trip of latency, and no command needs another slot's keys.
 
@@ -79,6 +79,10 @@ pub(crate) async fn ask(
         exist.push(deps.markers.marker(buyer_id, key.as_bytes()));
     }
     let redis = &deps.platform.redis;
+    let loaded_flags = [
+        redis.loaded_flag(LOADED_BLACKLIST),
+        redis.loaded_flag(LOADED_MARKERS),
+    ];
     let asked = deps
         .limiter
         .hit_and_read::<Vec<Value>>(
@@ -87,7 +91,7 @@ pub(crate) async fn ask(
             CHECKOUT_WINDOW,
             &exist,
             |pipe| {
-                pipe.hget(redis.loaded_key(), &[LOADED_BLACKLIST, LOADED_MARKERS]);
+                pipe.exists(&loaded_flags);
                 for item in peeked {
                     deps.reservations.peek(pipe, item.product_id);
                 }
@@ -104,15 +108,16 @@ pub(crate) async fn ask(
     // The replies come in the order the reads were added; one that cannot be read counts as
     // unanswered, which only ever sends the checkout the slower, MySQL-checked way.
     let mut replies = replies.iter();
-    let (blacklist_loaded, markers_loaded) = replies
+    // How many of the two flags exist: only both vouch for anything. With one missing (a marker
+    // could not be written, say) both sets count as not loaded: each asks MySQL and is reloaded,
+    // slower but never wrong.
+    let loaded = replies
         .next()
-        .and_then(|flags| <(Option<u8>, Option<u8>)>::from_redis_value(flags).ok())
-        .map_or((None, None), |(blacklist, markers)| {
-            (Some(blacklist.is_some()), Some(markers.is_some()))
-        });
+        .and_then(|count| usize::from_redis_value(count).ok())
+        .map(|count| count == loaded_flags.len());
     let listed = existing.first().copied();
-    let blacklist = both(listed, blacklist_loaded).map(BlacklistAnswer::from_replies);
-    let markers = key.and_then(|_| both(existing.get(1).copied(), markers_loaded));
+    let blacklist = both(listed, loaded).map(BlacklistAnswer::from_replies);
+    let markers = key.and_then(|_| both(existing.get(1).copied(), loaded));
     let refusal = peeked.iter().find_map(|item| {
         let peek = FromRedisValue::from_redis_value(replies.next()?).ok()?;
         StockReservations::refusal(&peek, item.quantity, now)

@@ -3,7 +3,7 @@
 //!
 //! MySQL's unique `(buyer_id, idempotency_key)` on `payments` is the record. Redis holds a marker
 //! per finished checkout (kept a day), `ck:{u<buyer id>}:<key>`, and the
-//! [`LOADED_MARKERS`] field of the loaded-flags hash, set once the markers of the last day were
+//! [`LOADED_MARKERS`] loaded flag, set once the markers of the last day were
 //! loaded from MySQL since Redis last started empty. Without it, or with Redis down, a key is
 //! looked up in MySQL; a marker that could not be written clears it.
 //!
@@ -16,7 +16,7 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use shared::adapters::redis::{RELOAD_CLAIM, RedisStore};
 
-/// The field of the loaded-flags hash ([`RedisStore::loaded_key`]) set once the markers are loaded.
+/// The loaded flag ([`RedisStore::loaded_flag`]) set once the markers are loaded.
 pub const LOADED_MARKERS: &str = "checkout-keys";
 use sqlx::MySqlPool;
 
@@ -72,9 +72,7 @@ impl KeyMarkers {
         if let Err(err) = written {
             tracing::warn!(%err, "idempotency marker not written; MySQL will be asked instead");
             if let Ok(mut connection) = self.redis.connection().await {
-                let _: Result<(), _> = connection
-                    .hdel(self.redis.loaded_key(), LOADED_MARKERS)
-                    .await;
+                let _: Result<(), _> = connection.del(self.redis.loaded_flag(LOADED_MARKERS)).await;
             }
         }
     }
@@ -97,8 +95,7 @@ impl KeyMarkers {
             pipe.set_ex(self.marker(*buyer_id, key), 1, MARKER_TTL.as_secs())
                 .ignore();
         }
-        pipe.hset(self.redis.loaded_key(), LOADED_MARKERS, 1)
-            .ignore();
+        pipe.set(self.redis.loaded_flag(LOADED_MARKERS), 1).ignore();
         pipe.query_async::<()>(&mut connection).await?;
         Ok(())
     }

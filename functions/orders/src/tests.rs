@@ -459,14 +459,13 @@ async fn a_logged_out_token_cannot_check_out() {
     let blacklist = shared::adapters::redis::BlacklistCache::new(redis.clone());
     let () = redis::pipe()
         .del(blacklist.entry_key(buyer_id, &principal.jti))
-        .del(redis.loaded_key())
+        .del(redis.loaded_flag(shared::adapters::redis::LOADED_BLACKLIST))
         .query_async(&mut connection)
         .await
         .unwrap();
     let refused_after_restart = app.checkout(&buyer, "checkout-0002", one(product)).await;
-    let reloaded: bool = redis::cmd("HEXISTS")
-        .arg(redis.loaded_key())
-        .arg(shared::adapters::redis::LOADED_BLACKLIST)
+    let reloaded: bool = redis::cmd("EXISTS")
+        .arg(redis.loaded_flag(shared::adapters::redis::LOADED_BLACKLIST))
         .query_async(&mut connection)
         .await
         .unwrap();

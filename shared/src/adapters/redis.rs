@@ -148,17 +148,15 @@ impl RedisStore {
 /// How long one reload of a lost set may take before another request may try again.
 pub const RELOAD_CLAIM: Duration = Duration::from_secs(10);
 
-/// The hash (after the prefix) whose fields say which sets were loaded from MySQL since Redis
-/// last started empty, one field per set ([`LOADED_BLACKLIST`], the orders' idempotency markers).
-/// One hash so that a request asks about every set it relies on with one `HMGET`.
-pub const LOADED_KEY: &str = "loaded";
-/// The field of [`LOADED_KEY`] set once the logout blacklist was loaded.
+/// Which sets were loaded from MySQL since Redis last started empty: one flag key per set,
+/// `{loaded}:<set>` ([`LOADED_BLACKLIST`], the orders' idempotency markers). The flags share the
+/// `{loaded}` hash tag, so one `EXISTS` of several answers for all of them, on a cluster too.
 pub const LOADED_BLACKLIST: &str = "blacklist";
 
 impl RedisStore {
-    /// The prefixed [`LOADED_KEY`].
-    pub fn loaded_key(&self) -> String {
-        self.key(LOADED_KEY)
+    /// The flag key saying that `set` was loaded (see [`LOADED_BLACKLIST`]).
+    pub fn loaded_flag(&self, set: &str) -> String {
+        self.key_of(format_args!("{{loaded}}:{set}"))
     }
 }
 
@@ -187,12 +185,15 @@ impl RateLimiter {
                 retry_after = redis.call('TTL', KEYS[1])
                 if retry_after < 1 then retry_after = 1 end
             end
-            local answer = {retry_after}
+            -- One integer: retry_after, then one bit per further key (1: it exists), in order.
+            local answer = retry_after
             if #KEYS > 1 then
                 -- Usually none of them exists, and one call says so for all.
                 local any = redis.call('EXISTS', unpack(KEYS, 2))
                 for i = 2, #KEYS do
-                    if any > 0 then answer[i] = redis.call('EXISTS', KEYS[i]) else answer[i] = 0 end
+                    local found = 0
+                    if any > 0 then found = redis.call('EXISTS', KEYS[i]) end
+                    answer = answer * 2 + found
                 end
             end
             return answer
@@ -261,19 +262,15 @@ impl RateLimiter {
                 "no reply to the rate limit script",
             )));
         };
-        let (retry_after, existing) =
-            match Vec::<u64>::from_owned_redis_value(counted)?.split_first() {
-                Some((retry_after, existing)) => (
-                    *retry_after,
-                    existing.iter().map(|found| *found == 1).collect(),
-                ),
-                None => {
-                    return Err(RedisError::from((
-                        ErrorKind::TypeError,
-                        "empty reply to the rate limit script",
-                    )));
-                }
-            };
+        // One integer (a reply of one value is the cheapest to read): the seconds to wait, then
+        // one bit per key of `exist`, the last key in the lowest bit.
+        let mut packed = u64::from_owned_redis_value(counted)?;
+        let mut existing = vec![false; exist.len()];
+        for found in existing.iter_mut().rev() {
+            *found = packed & 1 == 1;
+            packed >>= 1;
+        }
+        let retry_after = packed;
         let decision = match retry_after {
             0 => RateDecision::Allowed,
             secs => RateDecision::Limited {
@@ -406,8 +403,8 @@ impl RefreshTokenStore {
 
 /// Access tokens refused after logout: `bl:{u<user id>}:<jti>` until the token would have
 /// expired anyway, in the user's hash slot so that a script counting the user's attempts can look
-/// the token up too. The [`LOADED_BLACKLIST`] field of [`LOADED_KEY`] marks that the list was
-/// loaded from MySQL since Redis last started empty.
+/// the token up too. The [`LOADED_BLACKLIST`] flag ([`RedisStore::loaded_flag`]) marks that the
+/// list was loaded from MySQL since Redis last started empty.
 #[derive(Debug, Clone)]
 pub struct BlacklistCache {
     redis: RedisStore,
@@ -447,7 +444,7 @@ impl BlacklistCache {
         let mut connection = self.redis.connection().await?;
         let replies: (bool, bool) = redis::pipe()
             .exists(self.entry_key(user_id, jti))
-            .hexists(self.redis.loaded_key(), LOADED_BLACKLIST)
+            .exists(self.redis.loaded_flag(LOADED_BLACKLIST))
             .query_async(&mut connection)
             .await
             .map_err(|err| self.redis.noted(err))?;
@@ -472,7 +469,7 @@ impl BlacklistCache {
                 .ignore();
         }
         if mark_loaded {
-            pipe.hset(self.redis.loaded_key(), LOADED_BLACKLIST, 1)
+            pipe.set(self.redis.loaded_flag(LOADED_BLACKLIST), 1)
                 .ignore();
         }
         pipe.query_async::<()>(&mut connection).await
