@@ -1,6 +1,6 @@
 //! The `orders` function: the drop (checkout), order history, and each order's life after it.
 //!
-//! - `POST /orders`: see [`checkout`]. One payment, one order per partner, all or nothing.
+//! - `POST /orders`: see the `checkout` module. One payment, one order per partner, all or nothing.
 //! - `GET /orders`, `GET /orders/{id}`: the buyer's own orders, newest first.
 //! - `GET /partner/orders?status=`: the partner's own orders.
 //! - `POST /orders/{id}/cancel` (buyer): an unpaid order is cancelled and its units return.
