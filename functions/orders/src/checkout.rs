@@ -71,6 +71,16 @@ pub struct CheckoutLine {
     pub unit_price: i64,
 }
 
+impl From<&PricedItem> for CheckoutLine {
+    fn from(item: &PricedItem) -> Self {
+        Self {
+            product_id: item.product_id,
+            quantity: item.quantity,
+            unit_price: item.unit_price,
+        }
+    }
+}
+
 /// Why the order transaction did not commit.
 enum WriteError {
     Refused(ApiError),
@@ -191,20 +201,20 @@ async fn replay_if_used_in_mysql(
     deps: &Deps,
     attempt: &Attempt<'_>,
 ) -> Result<Option<Response<Body>>, ApiError> {
-    let Some((payment_id, fingerprint, stored)) =
+    let Some(prior) =
         store::prior_checkout(&deps.platform.db, attempt.buyer_id, attempt.key).await?
     else {
         return Ok(None);
     };
-    if fingerprint != attempt.fingerprint() {
+    if prior.request_hash != attempt.fingerprint() {
         return Err(ApiError::Validation(vec![shared::error::FieldError::new(
             "Idempotency-Key",
             "was already used for a different checkout (IDEMPOTENCY_KEY_REUSED)",
         )]));
     }
-    let body = match stored {
+    let body = match prior.response_body {
         Some(body) => body.into_bytes(),
-        None => rebuilt_answer(deps, &payment_id).await?,
+        None => rebuilt_answer(deps, &prior).await?,
     };
     Ok(Some(json_raw(StatusCode::CREATED, body)))
 }
@@ -212,12 +222,9 @@ async fn replay_if_used_in_mysql(
 /// The first answer of a checkout that did not store it (one line, [`write_one_line`]), rebuilt
 /// from the rows it wrote: the same fields from the same values in the same order, so the same
 /// bytes. Its orders were PENDING_PAYMENT then, whatever they are now.
-async fn rebuilt_answer(deps: &Deps, payment_id: &str) -> Result<Vec<u8>, ApiError> {
-    let written = store::written_checkout(&deps.platform.db, payment_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("a used idempotency key without its payment"))?;
+async fn rebuilt_answer(deps: &Deps, payment: &store::PriorCheckout) -> Result<Vec<u8>, ApiError> {
     let mut orders: Vec<CheckoutOrder> = Vec::new();
-    for line in written.lines {
+    for line in store::written_lines(&deps.platform.db, &payment.id).await? {
         let item = CheckoutLine {
             product_id: line.product_id,
             quantity: line.quantity,
@@ -239,9 +246,9 @@ async fn rebuilt_answer(deps: &Deps, payment_id: &str) -> Result<Vec<u8>, ApiErr
         ));
     }
     Ok(answer(
-        payment_id,
-        written.amount,
-        written.expires_at,
+        &payment.id,
+        payment.amount,
+        payment.expires_at,
         orders,
     ))
 }
@@ -548,20 +555,10 @@ async fn write_one_line(
     item: &PricedItem,
     limit: i64,
 ) -> Result<Vec<u8>, WriteError> {
-    let payment_id = new_payment_id();
-    let expires_at = payment_expiry(deps, attempt);
+    let draft = PaymentDraft::new(deps, attempt);
     let amount = i64::from(item.quantity) * item.unit_price;
-    let fingerprint = attempt.fingerprint();
-    let payment = store::NewPayment {
-        id: &payment_id,
-        buyer_id: attempt.buyer_id,
-        amount,
-        idempotency_key: attempt.key,
-        request_hash: &fingerprint,
-        expires_at,
-    };
     let sale = store::OneLineSale {
-        payment: &payment,
+        payment: &draft.row(attempt, amount),
         item,
         max_per_buyer: limit,
     };
@@ -570,13 +567,8 @@ async fn write_one_line(
         .on_unique_violation(|| ApiError::conflict("KEY_TAKEN", ""))
     {
         Ok(store::OneLineSold::Sold { order_id, .. }) => {
-            let line = CheckoutLine {
-                product_id: item.product_id,
-                quantity: item.quantity,
-                unit_price: item.unit_price,
-            };
-            let order = pending_order(order_id, item.partner_id, amount, vec![line]);
-            Ok(answer(&payment_id, amount, expires_at, vec![order]))
+            let order = pending_order(order_id, item.partner_id, amount, vec![item.into()]);
+            Ok(answer(&draft.id, amount, draft.expires_at, vec![order]))
         }
         Ok(store::OneLineSold::OverLimit) => Err(WriteError::Refused(over_limit(limit))),
         Ok(store::OneLineSold::Short { left }) => {
@@ -589,15 +581,36 @@ async fn write_one_line(
     }
 }
 
-fn new_payment_id() -> String {
-    format!("pay_{}", uuid::Uuid::now_v7().simple())
+/// What a checkout's payment row is made of besides its amount: the PortOne paymentId, the
+/// request's fingerprint stored with the idempotency key, and when the unpaid orders expire.
+struct PaymentDraft {
+    id: String,
+    request_hash: String,
+    expires_at: DateTime<Utc>,
 }
 
-/// When the checkout's unpaid orders expire.
-fn payment_expiry(deps: &Deps, attempt: &Attempt<'_>) -> DateTime<Utc> {
-    attempt.now
-        + chrono::Duration::from_std(deps.platform.config.orders.payment_timeout)
-            .unwrap_or_else(|_| chrono::Duration::minutes(10))
+impl PaymentDraft {
+    fn new(deps: &Deps, attempt: &Attempt<'_>) -> Self {
+        Self {
+            id: format!("pay_{}", uuid::Uuid::now_v7().simple()),
+            request_hash: attempt.fingerprint(),
+            expires_at: attempt.now
+                + chrono::Duration::from_std(deps.platform.config.orders.payment_timeout)
+                    .unwrap_or_else(|_| chrono::Duration::minutes(10)),
+        }
+    }
+
+    /// The row, which claims the buyer's idempotency key.
+    fn row<'a>(&'a self, attempt: &'a Attempt<'_>, amount: i64) -> store::NewPayment<'a> {
+        store::NewPayment {
+            id: &self.id,
+            buyer_id: attempt.buyer_id,
+            amount,
+            idempotency_key: attempt.key,
+            request_hash: &self.request_hash,
+            expires_at: self.expires_at,
+        }
+    }
 }
 
 /// One transaction: the payment with the idempotency key, the purchase limits, one order per
@@ -618,20 +631,11 @@ async fn write_checkout(
     priced: &[PricedItem],
     limits: &[i64],
 ) -> Result<Vec<u8>, WriteError> {
-    let payment_id = new_payment_id();
-    let expires_at = payment_expiry(deps, attempt);
+    let draft = PaymentDraft::new(deps, attempt);
+    let (payment_id, expires_at) = (draft.id.as_str(), draft.expires_at);
     let partner_orders = split_by_partner(priced);
     let amount: i64 = partner_orders.iter().map(|order| order.amount).sum();
-    let fingerprint = attempt.fingerprint();
-    let payment = store::NewPayment {
-        id: &payment_id,
-        buyer_id: attempt.buyer_id,
-        amount,
-        idempotency_key: attempt.key,
-        request_hash: &fingerprint,
-        expires_at,
-    };
-    match store::insert_payment(tx, &payment)
+    match store::insert_payment(tx, &draft.row(attempt, amount))
         .await
         .on_unique_violation(|| ApiError::conflict("KEY_TAKEN", ""))
     {
@@ -652,7 +656,7 @@ async fn write_checkout(
     for order in &partner_orders {
         let id = store::insert_order(
             tx,
-            &payment_id,
+            payment_id,
             attempt.buyer_id,
             order.partner_id,
             order.amount,
@@ -660,18 +664,10 @@ async fn write_checkout(
             &order.items,
         )
         .await?;
-        let lines = order
-            .items
-            .iter()
-            .map(|item| CheckoutLine {
-                product_id: item.product_id,
-                quantity: item.quantity,
-                unit_price: item.unit_price,
-            })
-            .collect();
+        let lines = order.items.iter().map(CheckoutLine::from).collect();
         orders.push(pending_order(id, order.partner_id, order.amount, lines));
     }
-    let body = answer(&payment_id, amount, expires_at, orders);
+    let body = answer(payment_id, amount, expires_at, orders);
     // `priced` is in ascending product id, the order every path locks products in. The last
     // update ends the transaction in the same round trip.
     let Some((last, earlier)) = priced.split_last() else {
@@ -686,7 +682,7 @@ async fn write_checkout(
             return Err(WriteError::Refused(out_of_stock(remaining)));
         }
     }
-    match store::sell_and_commit(tx, &payment_id, &body, last.product_id, last.quantity).await? {
+    match store::sell_and_commit(tx, payment_id, &body, last.product_id, last.quantity).await? {
         store::Sold::Committed { .. } => Ok(body),
         store::Sold::RolledBack { left } => Err(WriteError::Refused(out_of_stock(left.into()))),
     }

@@ -180,14 +180,7 @@ pub async fn sell_one_line(
     }
 }
 
-/// A checkout's rows, to answer a replay of its key with the answer it first got: the payment's
-/// amount and expiry, and its lines with their orders, in the order they were written.
-pub struct WrittenCheckout {
-    pub amount: i64,
-    pub expires_at: DateTime<Utc>,
-    pub lines: Vec<WrittenLine>,
-}
-
+/// One line of a written checkout with its order, as [`written_lines`] reads them.
 #[derive(Debug, sqlx::FromRow)]
 pub struct WrittenLine {
     pub order_id: i64,
@@ -198,19 +191,13 @@ pub struct WrittenLine {
     pub unit_price: i64,
 }
 
-pub async fn written_checkout(
+/// The lines of a payment's orders, with their orders, in the order they were written: with the
+/// payment's row ([`prior_checkout`]), what a replay needs to rebuild the answer the checkout got.
+pub async fn written_lines(
     db: &MySqlPool,
     payment_id: &str,
-) -> Result<Option<WrittenCheckout>, sqlx::Error> {
-    let Some((amount, expires_at)): Option<(i64, DateTime<Utc>)> =
-        sqlx::query_as("SELECT amount, expires_at FROM payments WHERE id = ?")
-            .bind(payment_id)
-            .fetch_optional(db)
-            .await?
-    else {
-        return Ok(None);
-    };
-    let lines = sqlx::query_as(
+) -> Result<Vec<WrittenLine>, sqlx::Error> {
+    sqlx::query_as(
         "SELECT o.id AS order_id, o.partner_id, o.amount AS order_amount, i.product_id, \
          i.quantity, i.unit_price \
          FROM orders o JOIN order_items i ON i.order_id = o.id \
@@ -218,12 +205,7 @@ pub async fn written_checkout(
     )
     .bind(payment_id)
     .fetch_all(db)
-    .await?;
-    Ok(Some(WrittenCheckout {
-        amount,
-        expires_at,
-        lines,
-    }))
+    .await
 }
 
 /// Adds to what the buyer holds of the product and returns the new total. The row stays locked
@@ -325,15 +307,24 @@ pub async fn insert_order(
     Ok(order_id)
 }
 
-/// A finished checkout under this buyer's key: (payment id, request fingerprint, the answer it
-/// got when it was stored; one-line checkouts do not store theirs, see [`written_checkout`]).
+/// The payment of a finished checkout under a buyer's idempotency key.
+#[derive(Debug, sqlx::FromRow)]
+pub struct PriorCheckout {
+    pub id: String,
+    pub request_hash: String,
+    /// The answer, when it was stored; one-line checkouts rebuild theirs ([`written_lines`]).
+    pub response_body: Option<String>,
+    pub amount: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
 pub async fn prior_checkout(
     db: &MySqlPool,
     buyer_id: i64,
     idempotency_key: &str,
-) -> Result<Option<(String, String, Option<String>)>, sqlx::Error> {
+) -> Result<Option<PriorCheckout>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, request_hash, response_body FROM payments \
+        "SELECT id, request_hash, response_body, amount, expires_at FROM payments \
          WHERE buyer_id = ? AND idempotency_key = ?",
     )
     .bind(buyer_id)
