@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 use shared::adapters::redis::{RELOAD_CLAIM, RedisStore};
+use sqlx::MySqlPool;
 
 /// The loaded flag ([`RedisStore::loaded_flag`]) set once the markers are loaded.
 pub const LOADED_MARKERS: &str = "checkout-keys";
-use sqlx::MySqlPool;
 
 /// Replays are honoured from the markers for this long; MySQL answers for older keys.
 const MARKER_TTL: Duration = Duration::from_secs(24 * 60 * 60);

@@ -127,6 +127,11 @@ impl RedisStore {
         &self.prefix
     }
 
+    /// The flag key saying that `set` was loaded (see [`LOADED_BLACKLIST`]).
+    pub fn loaded_flag(&self, set: &str) -> String {
+        self.key_of(format_args!("{{loaded}}:{set}"))
+    }
+
     /// Claims `name` for `ttl` unless another caller holds it (`SET NX PX`), so that of the many
     /// requests that find a set missing after a Redis restart, one reloads it from MySQL and the
     /// others go on without a reload (they ask MySQL for their own answer meanwhile).
@@ -152,13 +157,6 @@ pub const RELOAD_CLAIM: Duration = Duration::from_secs(10);
 /// `{loaded}:<set>` ([`LOADED_BLACKLIST`], the orders' idempotency markers). The flags share the
 /// `{loaded}` hash tag, so one `EXISTS` of several answers for all of them, on a cluster too.
 pub const LOADED_BLACKLIST: &str = "blacklist";
-
-impl RedisStore {
-    /// The flag key saying that `set` was loaded (see [`LOADED_BLACKLIST`]).
-    pub fn loaded_flag(&self, set: &str) -> String {
-        self.key_of(format_args!("{{loaded}}:{set}"))
-    }
-}
 
 /// Fixed one-minute windows counted with INCR; the first hit of a window sets its expiry.
 #[derive(Debug, Clone)]
