@@ -26,7 +26,7 @@ use axum::{
 };
 use http::{HeaderValue, StatusCode, header};
 use redis::{AsyncCommands, Script};
-use shared::{adapters::redis::RedisStore, http::APPLICATION_JSON};
+use shared::{adapters::redis::RedisStore, error::ProblemCode, http::APPLICATION_JSON};
 
 use crate::gateway::{into_axum_response, problem};
 
@@ -84,12 +84,12 @@ async fn floor(State(floor): State<Arc<Floor>>) -> Response {
             .into_response(),
         Ok(None) => into_axum_response(problem(
             StatusCode::NOT_FOUND,
-            "BENCH_FLOOR_EMPTY",
+            ProblemCode::BenchFloorEmpty,
             &format!("nothing stored under {}", floor.key),
         )),
         Err(err) => into_axum_response(problem(
             StatusCode::SERVICE_UNAVAILABLE,
-            "UNAVAILABLE",
+            ProblemCode::Unavailable,
             &format!("Redis: {err}"),
         )),
     }
@@ -112,7 +112,7 @@ async fn drop_floor(State(floor): State<Arc<Floor>>) -> Response {
         Err(err) => {
             return into_axum_response(problem(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
+                ProblemCode::Unavailable,
                 &format!("Redis: {err}"),
             ));
         }

@@ -19,13 +19,13 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use lambda_http::{Body, Request, Response, http::StatusCode};
-use shared::{Config, Platform, adapters::aws, routes};
+use shared::{Config, Platform, adapters::aws, error::ProblemCode, routes};
 use utoipa::OpenApi;
 
 use crate::{gateway::problem, queues::QueueBinding, schedules::ScheduleBinding};
 
 /// What the runner answers (500) when the route table names a function it does not host.
-pub const FUNCTION_NOT_REGISTERED: &str = "FUNCTION_NOT_REGISTERED";
+pub const FUNCTION_NOT_REGISTERED: ProblemCode = ProblemCode::FunctionNotRegistered;
 
 /// Every function's dependencies, built once and shared by all requests.
 #[derive(Debug)]

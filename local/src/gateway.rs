@@ -41,7 +41,7 @@ use http_body_util::BodyExt;
 use lambda_http::{Body, RequestExt, aws_lambda_events::query_map::QueryMap};
 use shared::{
     ApiError,
-    error::Problem,
+    error::{Problem, ProblemCode},
     http::{PROBLEM_JSON, api_gateway_context, json_bytes},
     routes::Route,
 };
@@ -113,8 +113,11 @@ pub fn router<D: Dispatch>(routes: &[Route], dispatcher: &Arc<D>) -> Router {
                         Ok(params) => forward(&routes, &params, req).await,
                         // A parameter that is not UTF-8 once percent-decoded (`/products/%FF`).
                         Err(rejection) => into_axum_response(
-                            ApiError::bad_request("MALFORMED_PATH", rejection.body_text())
-                                .into_response(),
+                            ApiError::bad_request(
+                                ProblemCode::MalformedPath,
+                                rejection.body_text(),
+                            )
+                            .into_response(),
                         ),
                     }
                 },
@@ -176,7 +179,7 @@ async fn read_body(
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|err| {
             ApiError::bad_request(
-                "BAD_REQUEST_BODY",
+                ProblemCode::BadRequestBody,
                 format!("could not read the request body: {err}"),
             )
             .into_response()
@@ -365,7 +368,7 @@ fn method_not_allowed(
 ) -> axum::response::Response {
     let mut response = problem(
         StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
+        ProblemCode::MethodNotAllowed,
         &format!("{path} does not accept {method}"),
     );
     response.headers_mut().insert(header::ALLOW, allow.clone());
@@ -374,13 +377,13 @@ fn method_not_allowed(
 
 /// A problem+json response for the runner's own answers that `ApiError` has no variant for
 /// (405, a function the runner does not host, a failed scheduled handler).
-pub fn problem(status: StatusCode, code: &str, detail: &str) -> lambda_http::Response<Body> {
+pub fn problem(status: StatusCode, code: ProblemCode, detail: &str) -> lambda_http::Response<Body> {
     let document = Problem {
-        kind: shared::error::problem_type(code),
+        kind: shared::error::problem_type(code.as_str()),
         title: status.canonical_reason().unwrap_or("Error").to_owned(),
         status: status.as_u16(),
         detail: detail.to_owned(),
-        code: code.to_owned(),
+        code,
         errors: Vec::new(),
     };
     let mut response = lambda_http::Response::new(Body::Binary(json_bytes(&document)));

@@ -25,7 +25,7 @@ use chrono_tz::Tz;
 pub use expression::{ExpressionError, ScheduleExpression};
 use futures::future::BoxFuture;
 use http::StatusCode;
-use shared::{ApiError, http::json};
+use shared::{ApiError, error::ProblemCode, http::json};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -167,7 +167,7 @@ async fn fire_now(
 ) -> axum::response::Response {
     let response = match schedules.fire(&name, Utc::now()).await {
         None => ApiError::NotFound {
-            code: "SCHEDULE_NOT_FOUND",
+            code: ProblemCode::ScheduleNotFound,
         }
         .into_response(),
         Some(Ok(output)) => json(StatusCode::OK, &output),
@@ -175,7 +175,7 @@ async fn fire_now(
             tracing::error!(schedule = %name, error = %err, "scheduled handler failed");
             problem(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "HANDLER_FAILED",
+                ProblemCode::HandlerFailed,
                 &format!("schedule {name}: {err}"),
             )
         }

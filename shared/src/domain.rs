@@ -4,3 +4,22 @@ pub mod auth;
 pub mod order;
 pub mod product;
 pub mod settlement;
+
+use serde::Serialize;
+
+/// One field that failed validation, as listed in a 422 problem's `errors`. The rules produce
+/// these; the HTTP boundary ([`ApiError::Validation`](crate::error::ApiError)) only carries them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}

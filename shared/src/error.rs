@@ -9,21 +9,105 @@ use lambda_http::{
 };
 use serde::Serialize;
 
-use crate::http::{PROBLEM_JSON, json_bytes};
+use crate::domain::FieldError;
 
-/// One field that failed validation, as listed in a 422 problem's `errors`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
+/// The media type of every error answer.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Every `code` a problem+json answer can carry: a closed set, so that no handler invents one and
+/// the OpenAPI document lists them all (the `Problem` schema's `code` enum). Clients switch on
+/// these; they never change once published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ProblemCode {
+    // 400
+    MalformedJson,
+    MalformedPath,
+    BadRequestBody,
+    IdempotencyKeyRequired,
+    // 401 and 403
+    Unauthenticated,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    RefreshTokenReused,
+    Forbidden,
+    // 404
+    ProductNotFound,
+    OrderNotFound,
+    PartnerNotFound,
+    RunNotFound,
+    ScheduleNotFound,
+    RouteNotFound,
+    // 409
+    EmailTaken,
+    SoldOut,
+    InsufficientStock,
+    PurchaseLimit,
+    NotOnSale,
+    LockTimeout,
+    InvalidState,
+    ProductInUse,
+    RunInProgress,
+    // 413, 415, 422, 429
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Validation,
+    RateLimited,
+    // 5xx
+    Unavailable,
+    Internal,
+    // The local runner's own answers (not Lambda routes): 404, 405 and 500
+    BenchFloorEmpty,
+    MethodNotAllowed,
+    FunctionNotRegistered,
+    HandlerFailed,
 }
 
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
+impl ProblemCode {
+    /// The upper-snake text clients see, e.g. `SOLD_OUT`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::MalformedJson => "MALFORMED_JSON",
+            Self::MalformedPath => "MALFORMED_PATH",
+            Self::BadRequestBody => "BAD_REQUEST_BODY",
+            Self::IdempotencyKeyRequired => "IDEMPOTENCY_KEY_REQUIRED",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::InvalidCredentials => "INVALID_CREDENTIALS",
+            Self::InvalidRefreshToken => "INVALID_REFRESH_TOKEN",
+            Self::RefreshTokenReused => "REFRESH_TOKEN_REUSED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::ProductNotFound => "PRODUCT_NOT_FOUND",
+            Self::OrderNotFound => "ORDER_NOT_FOUND",
+            Self::PartnerNotFound => "PARTNER_NOT_FOUND",
+            Self::RunNotFound => "RUN_NOT_FOUND",
+            Self::ScheduleNotFound => "SCHEDULE_NOT_FOUND",
+            Self::RouteNotFound => "ROUTE_NOT_FOUND",
+            Self::EmailTaken => "EMAIL_TAKEN",
+            Self::SoldOut => "SOLD_OUT",
+            Self::InsufficientStock => "INSUFFICIENT_STOCK",
+            Self::PurchaseLimit => "PURCHASE_LIMIT",
+            Self::NotOnSale => "NOT_ON_SALE",
+            Self::LockTimeout => "LOCK_TIMEOUT",
+            Self::InvalidState => "INVALID_STATE",
+            Self::ProductInUse => "PRODUCT_IN_USE",
+            Self::RunInProgress => "RUN_IN_PROGRESS",
+            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::Validation => "VALIDATION",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::Unavailable => "UNAVAILABLE",
+            Self::Internal => "INTERNAL",
+            Self::BenchFloorEmpty => "BENCH_FLOOR_EMPTY",
+            Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::FunctionNotRegistered => "FUNCTION_NOT_REGISTERED",
+            Self::HandlerFailed => "HANDLER_FAILED",
         }
+    }
+}
+
+impl std::fmt::Display for ProblemCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -43,11 +127,11 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     /// `code` names the missing thing, e.g. `PRODUCT_NOT_FOUND`.
     #[error("{code}")]
-    NotFound { code: &'static str },
+    NotFound { code: ProblemCode },
     #[error("{detail}")]
-    Conflict { code: &'static str, detail: String },
+    Conflict { code: ProblemCode, detail: String },
     #[error("{detail}")]
-    BadRequest { code: &'static str, detail: String },
+    BadRequest { code: ProblemCode, detail: String },
     #[error("too many requests, retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
     #[error("request body is larger than {limit} bytes")]
@@ -72,7 +156,7 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     pub detail: String,
-    pub code: String,
+    pub code: ProblemCode,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
 }
@@ -82,14 +166,14 @@ impl ApiError {
         Self::Validation(vec![FieldError::new(field, message)])
     }
 
-    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn conflict(code: ProblemCode, detail: impl Into<String>) -> Self {
         Self::Conflict {
             code,
             detail: detail.into(),
         }
     }
 
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn bad_request(code: ProblemCode, detail: impl Into<String>) -> Self {
         Self::BadRequest {
             code,
             detail: detail.into(),
@@ -121,23 +205,23 @@ impl ApiError {
     }
 
     /// The stable, upper-snake code clients switch on.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ProblemCode {
         match self {
-            Self::Unauthenticated(_) => "UNAUTHENTICATED",
-            Self::InvalidCredentials => "INVALID_CREDENTIALS",
-            Self::InvalidRefreshToken => "INVALID_REFRESH_TOKEN",
-            Self::RefreshTokenReused => "REFRESH_TOKEN_REUSED",
-            Self::Forbidden => "FORBIDDEN",
-            Self::Validation(_) => "VALIDATION",
+            Self::Unauthenticated(_) => ProblemCode::Unauthenticated,
+            Self::InvalidCredentials => ProblemCode::InvalidCredentials,
+            Self::InvalidRefreshToken => ProblemCode::InvalidRefreshToken,
+            Self::RefreshTokenReused => ProblemCode::RefreshTokenReused,
+            Self::Forbidden => ProblemCode::Forbidden,
+            Self::Validation(_) => ProblemCode::Validation,
             Self::NotFound { code }
             | Self::Conflict { code, .. }
-            | Self::BadRequest { code, .. } => code,
-            Self::RateLimited { .. } => "RATE_LIMITED",
-            Self::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
-            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
-            Self::RouteNotFound(_) => "ROUTE_NOT_FOUND",
-            Self::Redis(_) => "UNAVAILABLE",
-            Self::Database(_) | Self::Internal(_) => "INTERNAL",
+            | Self::BadRequest { code, .. } => *code,
+            Self::RateLimited { .. } => ProblemCode::RateLimited,
+            Self::PayloadTooLarge { .. } => ProblemCode::PayloadTooLarge,
+            Self::UnsupportedMediaType => ProblemCode::UnsupportedMediaType,
+            Self::RouteNotFound(_) => ProblemCode::RouteNotFound,
+            Self::Redis(_) => ProblemCode::Unavailable,
+            Self::Database(_) | Self::Internal(_) => ProblemCode::Internal,
         }
     }
 
@@ -156,11 +240,11 @@ impl ApiError {
         let status = self.status();
         let code = self.code();
         Problem {
-            kind: problem_type(code),
+            kind: problem_type(code.as_str()),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
             detail: self.detail(),
-            code: code.to_owned(),
+            code,
             errors: match self {
                 Self::Validation(errors) => errors.clone(),
                 _ => Vec::new(),
@@ -172,9 +256,9 @@ impl ApiError {
     pub fn into_response(self) -> Response<Body> {
         let status = self.status();
         if status.is_server_error() {
-            tracing::error!(error = %self, code = self.code(), "request failed");
+            tracing::error!(error = %self, code = self.code().as_str(), "request failed");
         } else {
-            tracing::debug!(error = %self, code = self.code(), "request refused");
+            tracing::debug!(error = %self, code = self.code().as_str(), "request refused");
         }
         let mut builder = Response::builder()
             .status(status)
@@ -182,7 +266,10 @@ impl ApiError {
         if let Self::RateLimited { retry_after_secs } = self {
             builder = builder.header(header::RETRY_AFTER, retry_after_secs.to_string());
         }
-        let body = json_bytes(&self.to_problem());
+        let body = serde_json::to_vec(&self.to_problem()).unwrap_or_else(|err| {
+            tracing::error!(%err, "could not serialize a problem");
+            b"{}".to_vec()
+        });
         builder
             .body(Body::Binary(body))
             .unwrap_or_else(|_| Response::new(Body::Empty))
@@ -201,7 +288,14 @@ pub fn problem_type(code: &str) -> String {
     kind
 }
 
-/// Maps a unique-constraint violation to the given conflict; the single place where that happens.
+/// Whether MySQL refused a write because a unique key already holds the value.
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .is_some_and(|db| db.is_unique_violation())
+}
+
+/// Maps a unique-constraint violation to the given conflict; the single place where a violation
+/// becomes an answer.
 pub trait UniqueViolation<T> {
     fn on_unique_violation(self, conflict: impl FnOnce() -> ApiError) -> Result<T, ApiError>;
 }
@@ -209,10 +303,7 @@ pub trait UniqueViolation<T> {
 impl<T> UniqueViolation<T> for Result<T, sqlx::Error> {
     fn on_unique_violation(self, conflict: impl FnOnce() -> ApiError) -> Result<T, ApiError> {
         self.map_err(|err| {
-            let unique = err
-                .as_database_error()
-                .is_some_and(|db| db.is_unique_violation());
-            if unique {
+            if is_unique_violation(&err) {
                 conflict()
             } else {
                 ApiError::Database(err)

@@ -13,12 +13,15 @@ use lambda_http::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::error::{ApiError, FieldError};
+pub use crate::error::PROBLEM_JSON;
+use crate::{
+    domain::FieldError,
+    error::{ApiError, ProblemCode},
+};
 
 /// Request bodies above this are refused with 413 before they are parsed.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const APPLICATION_JSON: &str = "application/json";
-pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// `"METHOD /path/{param}"`, as API Gateway's HTTP API sets `requestContext.routeKey`.
 pub fn route_key(req: &Request) -> Option<&str> {
@@ -120,7 +123,7 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|err| {
         ApiError::bad_request(
-            "MALFORMED_JSON",
+            ProblemCode::MalformedJson,
             format!("request body is not valid JSON: {err}"),
         )
     })?;
@@ -203,7 +206,7 @@ mod tests {
     }
 
     fn code(err: &ApiError) -> (u16, &'static str) {
-        (err.status().as_u16(), err.code())
+        (err.status().as_u16(), err.code().as_str())
     }
 
     #[test]

@@ -25,7 +25,7 @@ use shared::{
         auth::Role,
         settlement::{CommissionPolicy, RunStatus, default_date},
     },
-    error::Problem,
+    error::{Problem, ProblemCode},
     http::{json, json_body, optional_json_body, path_param, query_param, respond, route_key},
 };
 use utoipa::{OpenApi, ToSchema};
@@ -99,7 +99,7 @@ async fn set_commission(deps: &Deps, req: &Request) -> Result<Response<Body>, Ap
     .validate()
     .map_err(ApiError::Validation)?;
     let partner_not_found = ApiError::NotFound {
-        code: "PARTNER_NOT_FOUND",
+        code: ProblemCode::PartnerNotFound,
     };
     let Some(partner_id) = path_param(req, "id").and_then(|id| id.parse::<i64>().ok()) else {
         return Err(partner_not_found);
@@ -150,7 +150,7 @@ async fn start(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
         }
         Ok(StartOutcome::Busy { run_id } | StartOutcome::AlreadySettled { run_id }) => {
             Err(ApiError::conflict(
-                "RUN_IN_PROGRESS",
+                ProblemCode::RunInProgress,
                 format!("run {run_id} is settling {date}; wait for it to finish"),
             ))
         }
@@ -177,7 +177,7 @@ async fn run_detail(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiErr
     let principal = deps.platform.authenticator.authenticate(req).await?;
     principal.require(&[Role::Admin])?;
     let not_found = || ApiError::NotFound {
-        code: "RUN_NOT_FOUND",
+        code: ProblemCode::RunNotFound,
     };
     let run_id = path_param(req, "run_id").ok_or_else(not_found)?;
     let run = settlements::find_run(&deps.platform.db, &run_id)

@@ -27,7 +27,7 @@ use shared::{
         NewAccount, RefreshToken, Role, hash_password, normalize_email, validate_signup,
         verify_password,
     },
-    error::{Problem, UniqueViolation},
+    error::{Problem, ProblemCode, UniqueViolation},
     http::{client_ip, json, json_body, no_content, optional_json_body, respond, route_key},
 };
 use sqlx::{MySql, Transaction};
@@ -168,7 +168,10 @@ async fn insert_account(
             .execute(&mut **tx)
             .await
             .on_unique_violation(|| {
-                ApiError::conflict("EMAIL_TAKEN", "an account with this email already exists")
+                ApiError::conflict(
+                    ProblemCode::EmailTaken,
+                    "an account with this email already exists",
+                )
             })?;
     let id = i64::try_from(inserted.last_insert_id()).map_err(ApiError::internal)?;
     if let Some(business_name) = &account.business_name {
@@ -413,7 +416,7 @@ async fn verify_blocking(password: String, stored_hash: String) -> Result<bool, 
 #[derive(Debug, OpenApi)]
 #[openapi(
     paths(health, signup, login, refresh, logout, me),
-    components(schemas(Problem, shared::error::FieldError))
+    components(schemas(Problem, shared::domain::FieldError))
 )]
 pub struct ApiDoc;
 

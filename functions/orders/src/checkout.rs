@@ -29,7 +29,7 @@ use shared::{
             split_by_partner, validate_items,
         },
     },
-    error::UniqueViolation,
+    error::{ProblemCode, is_unique_violation},
     http::{header_str, json_body, json_bytes, json_raw},
 };
 use sqlx::{MySql, Transaction};
@@ -143,11 +143,14 @@ pub(crate) async fn checkout(deps: &Deps, req: &Request) -> Result<Response<Body
         return Err(ApiError::RateLimited { retry_after_secs });
     }
     let key = key.ok_or_else(|| {
-        ApiError::bad_request("IDEMPOTENCY_KEY_REQUIRED", "send an Idempotency-Key header")
+        ApiError::bad_request(
+            ProblemCode::IdempotencyKeyRequired,
+            "send an Idempotency-Key header",
+        )
     })?;
     if valid_key.is_none() {
         return Err(ApiError::bad_request(
-            "IDEMPOTENCY_KEY_REQUIRED",
+            ProblemCode::IdempotencyKeyRequired,
             "Idempotency-Key must be 8 to 128 printable ASCII characters",
         ));
     }
@@ -207,7 +210,7 @@ async fn replay_if_used_in_mysql(
         return Ok(None);
     };
     if prior.request_hash != attempt.fingerprint() {
-        return Err(ApiError::Validation(vec![shared::error::FieldError::new(
+        return Err(ApiError::Validation(vec![shared::domain::FieldError::new(
             "Idempotency-Key",
             "was already used for a different checkout (IDEMPOTENCY_KEY_REUSED)",
         )]));
@@ -314,7 +317,7 @@ async fn with_reservations(
     if committed.is_err() {
         give_back(deps, &reserved).await;
         if let Err(WriteError::Refused(ApiError::Conflict {
-            code: "INSUFFICIENT_STOCK" | "SOLD_OUT",
+            code: ProblemCode::InsufficientStock | ProblemCode::SoldOut,
             ..
         })) = &committed
         {
@@ -506,7 +509,7 @@ async fn with_product_locks(
             Ok(Some(lock)) => held.push(lock),
             Ok(None) => {
                 outcome = Some(Err(WriteError::Refused(ApiError::conflict(
-                    "LOCK_TIMEOUT",
+                    ProblemCode::LockTimeout,
                     "too many buyers at once; please retry",
                 ))));
                 break;
@@ -562,10 +565,7 @@ async fn write_one_line(
         item,
         max_per_buyer: limit,
     };
-    match store::sell_one_line(&deps.platform.db, &sale)
-        .await
-        .on_unique_violation(|| ApiError::conflict("KEY_TAKEN", ""))
-    {
+    match store::sell_one_line(&deps.platform.db, &sale).await {
         Ok(store::OneLineSold::Sold { order_id, .. }) => {
             let order = pending_order(order_id, item.partner_id, amount, vec![item.into()]);
             Ok(answer(&draft.id, amount, draft.expires_at, vec![order]))
@@ -574,10 +574,8 @@ async fn write_one_line(
         Ok(store::OneLineSold::Short { left }) => {
             Err(WriteError::Refused(out_of_stock(left.into())))
         }
-        Err(ApiError::Conflict {
-            code: "KEY_TAKEN", ..
-        }) => Err(WriteError::KeyTaken),
-        Err(err) => Err(WriteError::Refused(err)),
+        Err(err) if is_unique_violation(&err) => Err(WriteError::KeyTaken),
+        Err(err) => Err(WriteError::from(err)),
     }
 }
 
@@ -635,15 +633,10 @@ async fn write_checkout(
     let (payment_id, expires_at) = (draft.id.as_str(), draft.expires_at);
     let partner_orders = split_by_partner(priced);
     let amount: i64 = partner_orders.iter().map(|order| order.amount).sum();
-    match store::insert_payment(tx, &draft.row(attempt, amount))
-        .await
-        .on_unique_violation(|| ApiError::conflict("KEY_TAKEN", ""))
-    {
+    match store::insert_payment(tx, &draft.row(attempt, amount)).await {
         Ok(()) => {}
-        Err(ApiError::Conflict {
-            code: "KEY_TAKEN", ..
-        }) => return Err(WriteError::KeyTaken),
-        Err(err) => return Err(WriteError::Refused(err)),
+        Err(err) if is_unique_violation(&err) => return Err(WriteError::KeyTaken),
+        Err(err) => return Err(WriteError::from(err)),
     }
     for (item, limit) in priced.iter().zip(limits) {
         let holding =
@@ -700,28 +693,28 @@ fn stock_facts(facts: &store::ProductFacts) -> StockFacts {
 
 fn product_not_found() -> ApiError {
     ApiError::NotFound {
-        code: "PRODUCT_NOT_FOUND",
+        code: ProblemCode::ProductNotFound,
     }
 }
 
 fn out_of_stock(remaining: i64) -> ApiError {
     if remaining <= 0 {
-        ApiError::conflict("SOLD_OUT", "this product is sold out")
+        ApiError::conflict(ProblemCode::SoldOut, "this product is sold out")
     } else {
         ApiError::conflict(
-            "INSUFFICIENT_STOCK",
+            ProblemCode::InsufficientStock,
             format!("only {remaining} units are left"),
         )
     }
 }
 
 fn not_on_sale() -> ApiError {
-    ApiError::conflict("NOT_ON_SALE", "this product is not released yet")
+    ApiError::conflict(ProblemCode::NotOnSale, "this product is not released yet")
 }
 
 fn over_limit(max_per_buyer: i64) -> ApiError {
     ApiError::conflict(
-        "PURCHASE_LIMIT",
+        ProblemCode::PurchaseLimit,
         format!("at most {max_per_buyer} units of this product per buyer"),
     )
 }

@@ -31,7 +31,7 @@ use shared::{
         stock::{ProductLocks, StockReservations},
     },
     domain::{auth::Role, order::OrderStatus},
-    error::Problem,
+    error::{Problem, ProblemCode},
     http::{json, path_param, query_param, respond, route_key},
 };
 use utoipa::{OpenApi, ToSchema};
@@ -182,7 +182,7 @@ fn order_id(req: &Request) -> Result<i64, ApiError> {
 
 fn order_not_found() -> ApiError {
     ApiError::NotFound {
-        code: "ORDER_NOT_FOUND",
+        code: ProblemCode::OrderNotFound,
     }
 }
 
@@ -276,7 +276,7 @@ async fn move_forward(
 
 fn invalid_state(order: &Order, to: OrderStatus) -> ApiError {
     ApiError::conflict(
-        "INVALID_STATE",
+        ProblemCode::InvalidState,
         format!(
             "order {} is {}; it cannot become {to}",
             order.id, order.status

@@ -29,7 +29,7 @@ use shared::{
         auth::Role,
         product::{PageRequest, ProductFields, parse_page, validate_fields},
     },
-    error::Problem,
+    error::{Problem, ProblemCode},
     http::{
         json, json_body, json_bytes, json_raw, no_content, path_param, query_param, respond,
         route_key,
@@ -153,7 +153,7 @@ fn product_id(req: &Request) -> Result<i64, ApiError> {
         .and_then(|id| id.parse::<i64>().ok())
         .filter(|id| *id > 0)
         .ok_or(ApiError::NotFound {
-            code: "PRODUCT_NOT_FOUND",
+            code: ProblemCode::ProductNotFound,
         })
 }
 
@@ -165,7 +165,7 @@ async fn detail(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> 
     let product = store::find(&deps.platform.db, id)
         .await?
         .ok_or(ApiError::NotFound {
-            code: "PRODUCT_NOT_FOUND",
+            code: ProblemCode::ProductNotFound,
         })?;
     Ok(json(StatusCode::OK, &product))
 }
@@ -246,7 +246,7 @@ async fn update(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> 
     let product = store::find(&deps.platform.db, id)
         .await?
         .ok_or(ApiError::NotFound {
-            code: "PRODUCT_NOT_FOUND",
+            code: ProblemCode::ProductNotFound,
         })?;
     Ok(json(StatusCode::OK, &product))
 }
@@ -313,7 +313,7 @@ async fn apply_delete(
 
 fn product_in_use() -> ApiError {
     ApiError::conflict(
-        "PRODUCT_IN_USE",
+        ProblemCode::ProductInUse,
         "this product has been ordered and cannot be deleted",
     )
 }
@@ -328,7 +328,7 @@ async fn lock_editable(
     let product = store::find_for_update(tx, id)
         .await?
         .ok_or(ApiError::NotFound {
-            code: "PRODUCT_NOT_FOUND",
+            code: ProblemCode::ProductNotFound,
         })?;
     if principal.role == Role::Admin || product.partner_id == principal.user_id {
         Ok(product)

@@ -408,7 +408,8 @@ async fn every_function_in_the_route_table_is_hosted_by_the_runner() {
         let response = functions.dispatch(route.function, request).await;
         let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
         assert_ne!(
-            body["code"], FUNCTION_NOT_REGISTERED,
+            body["code"],
+            FUNCTION_NOT_REGISTERED.as_str(),
             "{}: {body}",
             route.function
         );

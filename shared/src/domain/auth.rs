@@ -11,7 +11,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::FieldError;
+use crate::domain::FieldError;
 
 pub const MIN_PASSWORD_CHARS: usize = 10;
 /// Argon2 hashes whatever it is given; a cap keeps a megabyte password from costing us.

@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, fmt};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::FieldError;
+use crate::domain::FieldError;
 
 /// Items one checkout may hold: a drop is one or two pairs, not a warehouse order.
 pub const MAX_ITEMS: usize = 20;

@@ -4,7 +4,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::error::FieldError;
+use crate::domain::FieldError;
 
 pub const DEFAULT_PAGE_SIZE: u32 = 40;
 pub const MAX_PAGE_SIZE: u32 = 100;

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::{Asia::Seoul, Tz};
 use serde::{Deserialize, Serialize};
 
-use crate::error::FieldError;
+use crate::domain::FieldError;
 
 /// The timezone whose calendar days are settled.
 pub const SETTLEMENT_TZ: Tz = Seoul;
