@@ -1,9 +1,10 @@
 # shellcheck shell=bash
-# Helpers shared by scripts/dev and scripts/test. Sourcing this file only
-# defines functions and exports defaults; nothing starts until a script calls
-# ensure_*. Every service is reused when something already answers on its
-# port, and only what this invocation started is stopped again (see
-# stop_started_on_exit), so two commands can share one MariaDB or Redis.
+# Helpers shared by scripts/dev, scripts/test and scripts/bench. Sourcing this
+# file only defines functions and exports defaults; nothing starts until a
+# script calls ensure_* (or build_release). Every service is reused when
+# something already answers on its port, and only what this invocation started
+# is stopped again (see stop_started_on_exit), so two commands can share one
+# MariaDB or Redis.
 
 KS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KS_VENV="$KS_ROOT/.venv"
@@ -343,6 +344,24 @@ ensure_moto() {
 # ---------------------------------------------------------------------------
 provision() {
     "$KS_VENV/bin/python" "$KS_ROOT/scripts/provision.py" --endpoint "$AWS_ENDPOINT_URL" "$@"
+}
+
+# ---------------------------------------------------------------------------
+# The one release build. Cargo unifies the features of a dependency over the
+# packages one command builds (the bench adds tokio's "process", for one), so
+# two commands that build different package sets compile the shared
+# dependencies twice. scripts/dev and scripts/bench therefore build the same
+# set, every binary of the workspace (the local runner, the bench and each
+# Lambda function's host binary), and run what they need from
+# $KS_RELEASE_BIN rather than through `cargo run -p`, which would build a
+# smaller set again. (scripts/build-lambdas builds for aarch64, a different
+# target whose artifacts no host build can share.)
+# ---------------------------------------------------------------------------
+KS_RELEASE_BIN="$CARGO_TARGET_DIR/release"
+
+build_release() {
+    ks_log "cargo build --release --workspace --bins (first build takes a few minutes)"
+    cargo build --release --workspace --bins
 }
 
 # A banner between the steps of a longer script.

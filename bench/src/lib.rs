@@ -1,5 +1,6 @@
-//! KickSync's benchmarks, run as `scripts/bench <name>` (which builds this crate and the local
-//! runner in release mode and makes sure MariaDB, Redis and wrk are there).
+//! KickSync's benchmarks, run as `scripts/bench <name>` (which builds the workspace's binaries,
+//! this crate's and the local runner's among them, in release mode and makes sure MariaDB, Redis
+//! and wrk are there).
 //!
 //! Every benchmark measures its own baseline in the same run on the same machine, writes its
 //! figures to `bench/results/<name>.json` (DESIGN.md section 6; the README's table is made from
@@ -9,25 +10,41 @@
 //!
 //! # How this crate is laid out
 //!
-//! - [`cli`]: the `bench` command line, one subcommand per benchmark.
+//! Dependencies go one way: [`cli`] → the benchmarks → the shared modules, and [`args`] imports
+//! no other module of the crate.
+//!
+//! - [`cli`]: the `bench` command line: assembles one subcommand per benchmark and dispatches.
+//! - [`args`]: the options every benchmark shares: [`args::Environment`] (services, binary,
+//!   output folders) and [`args::Seconds`].
 //! - [`products_list`]: `bench products-list`, page 1 of `GET /products` with no index, with the
-//!   index, with the index and the Redis page cache, and the floor (`GET /_bench/floor`).
-//! - [`catalogue`]: the bench database: a fresh, migrated `kicksync_bench` with generated
-//!   partners and products.
-//! - [`settlement`]: `bench settlement`, the nightly settlement end to end against its floor.
-//! - [`timeline`]: where the time of one settlement run goes, from the functions' step timings.
+//!   index, with the index and the Redis page cache, and the floor (`GET /_bench/floor`); its
+//!   `catalogue` (a fresh, migrated `kicksync_bench` with generated partners and products),
+//!   `index` (the index under test and EXPLAIN) and `results`.
+//! - [`settlement`]: `bench settlement`, the nightly settlement end to end against its floor;
+//!   its `data` (generated orders), `end_to_end` (one timed run through SQS), `baselines` (the
+//!   floor, the naive approach, row-by-row inserts) and `timeline` (where the time of one run
+//!   goes, from the functions' step timings).
 //! - [`drop`]: `bench drop`, a drop raced by buyers: the reservation strategy, the replaced
-//!   system's lock and the floor (`POST /_bench/drop-floor`), with a MySQL audit of every sale.
+//!   system's lock and the floor (`POST /_bench/drop-floor`), with a MySQL audit of every sale;
+//!   its `database` (bench database, runner user, statement counting, data), `configuration`
+//!   (one configuration from scratch), `phase` (one wrk phase through `bench/scripts/drop.lua`),
+//!   `usage` (CPU and Redis counters around a phase), `audit`, `figures` and `table`.
 //! - [`runner`]: the release `kicksync-local` as a child process, one per configuration.
 //! - [`wrk`]: runs `wrk --latency` and parses its report.
-//! - [`report`]: the machine description, table formatting and the results file.
+//! - [`keys`]: the bench's Redis keys, flushed by prefix.
+//! - [`machine`]: the machine the figures were measured on, and everything read from `/proc`
+//!   (CPU model, busy ticks, a process's CPU time).
+//! - [`report`]: the results file, figures formatted for people, and rounding.
+//! - [`progress`]: progress bars for the slow steps.
 
-pub mod catalogue;
+pub mod args;
 pub mod cli;
 pub mod drop;
+pub mod keys;
+pub mod machine;
 pub mod products_list;
+pub mod progress;
 pub mod report;
 pub mod runner;
 pub mod settlement;
-pub mod timeline;
 pub mod wrk;

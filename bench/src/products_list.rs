@@ -18,18 +18,23 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
+mod args;
+mod catalogue;
+mod index;
+mod results;
+
 use anyhow::{Context, bail, ensure};
 use redis::AsyncCommands;
-use serde::Serialize;
 use shared::adapters::redis::RedisStore;
-use sqlx::{MySqlPool, Row};
 
+pub use self::args::Args;
+use self::results::{Measured, REPLACED, Ratios, Results, Targets, print_table};
 use crate::{
-    catalogue,
-    cli::ProductsListArgs,
-    report::{self, Machine, latency, rate, round, thousands},
+    keys::flush,
+    machine::Machine,
+    report::{self, latency, rate, round, thousands},
     runner::{Launch, Runner},
-    wrk::{Load, SocketErrors},
+    wrk::Load,
 };
 
 /// The results file: `bench/results/products-list.json`.
@@ -40,29 +45,14 @@ const REDIS_PREFIX: &str = "bench:";
 const FLOOR_KEY: &str = "bench:floor";
 const FLOOR_PATH: &str = "/_bench/floor";
 const LIST_PATH: &str = "/products";
-const INDEX: &str = "idx_products_newest_release";
 /// The runner's token key; the bench signs nothing, but the runner will not start without one.
 const JWT_SECRET: &str = "kicksync-bench-jwt-secret-not-for-production";
 /// Sequential requests before each load run: they open the pools and fill the cache.
 const WARMUP_REQUESTS: usize = 20;
-/// Page 1 as the handler reads it (functions/products/src/store.rs), here only for EXPLAIN.
-const PAGE_ONE_QUERY: &str = "SELECT id, name, brand, price, release_at, partner_id, \
-     stock_remaining FROM products ORDER BY release_at DESC, id DESC LIMIT 41";
 
 /// Targets, as ratios of requests/s measured in the same run.
 const TARGET_CACHE_VS_FLOOR: f64 = 0.5;
 const TARGET_CACHE_VS_NO_INDEX: f64 = 24.0;
-
-/// The published figures of the system KickSync replaces (not measured here).
-const REPLACED: Replaced = Replaced {
-    note: "published figures of the system KickSync replaces; not measured by this benchmark",
-    no_index_rps: 98.9,
-    index_rps: 322.5,
-    cache_rps: 2_406.0,
-    no_index_mean_ms: 9_200.0,
-    index_mean_ms: 2_800.0,
-    cache_mean_ms: 365.0,
-};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Setup {
@@ -105,83 +95,7 @@ impl Setup {
     }
 }
 
-/// One configuration's figures.
-#[derive(Debug, Serialize)]
-struct Measured {
-    /// As wrk reports it: every completed response per second, error responses included.
-    rps: f64,
-    mean_ms: f64,
-    p99_ms: f64,
-    /// Socket errors (connect, read, write, timeout) plus responses with status ≥ 400.
-    errors: u64,
-    p50_ms: f64,
-    requests: u64,
-    non_2xx: u64,
-    socket_errors: SocketErrors,
-    url: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    x_cache: Option<&'static str>,
-    /// EXPLAIN of the page-1 query in this configuration.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    query_plan: Option<QueryPlan>,
-}
-
-#[derive(Debug, Serialize)]
-struct QueryPlan {
-    key: Option<String>,
-    extra: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-struct Ratios {
-    cache_vs_floor: f64,
-    cache_vs_no_index: f64,
-    index_vs_no_index: f64,
-}
-
-#[derive(Debug, Serialize)]
-struct Targets {
-    cache_vs_floor_at_least: f64,
-    cache_without_errors: bool,
-    cache_vs_floor_pass: bool,
-    cache_vs_no_index_at_least: f64,
-    cache_vs_no_index_pass: bool,
-}
-
-#[derive(Debug, Serialize)]
-struct Replaced {
-    note: &'static str,
-    no_index_rps: f64,
-    index_rps: f64,
-    cache_rps: f64,
-    no_index_mean_ms: f64,
-    index_mean_ms: f64,
-    cache_mean_ms: f64,
-}
-
-#[derive(Debug, Serialize)]
-struct Results {
-    date: String,
-    command: String,
-    machine: Machine,
-    products: u32,
-    connections: u32,
-    threads: u32,
-    duration_s: u64,
-    database_max_connections: u32,
-    /// The load generator's command line (URL per configuration).
-    wrk: String,
-    page_bytes: usize,
-    no_index: Measured,
-    index: Measured,
-    cache: Measured,
-    floor: Measured,
-    ratios: Ratios,
-    targets: Targets,
-    baseline_replaced_system: Replaced,
-}
-
-pub async fn run(args: &ProductsListArgs) -> anyhow::Result<()> {
+pub async fn run(args: &Args) -> anyhow::Result<()> {
     ensure!(
         args.connections >= args.threads && args.threads > 0,
         "--connections must be at least --threads, and --threads at least 1"
@@ -204,7 +118,7 @@ pub async fn run(args: &ProductsListArgs) -> anyhow::Result<()> {
         args.threads
     );
     let db = catalogue::create(&args.env.mysql_url, args.products).await?;
-    let migrated_index = index_definition(&db).await?;
+    let migrated_index = index::definition(&db).await?;
     println!(
         "database {} ready: {} products of {} partners",
         catalogue::DATABASE,
@@ -217,25 +131,14 @@ pub async fn run(args: &ProductsListArgs) -> anyhow::Result<()> {
     for setup in Setup::ALL {
         let query_plan = match setup {
             Setup::NoIndex => {
-                sqlx::query(&format!("ALTER TABLE products DROP INDEX {INDEX}"))
-                    .execute(&db)
-                    .await?;
-                Some(explain(&db).await?)
+                index::drop(&db).await?;
+                Some(index::explain(&db).await?)
             }
             Setup::Index => {
-                sqlx::query(&format!(
-                    "ALTER TABLE products ADD INDEX {INDEX} (release_at DESC, id DESC)"
-                ))
-                .execute(&db)
-                .await?;
-                let recreated = index_definition(&db).await?;
-                ensure!(
-                    recreated == migrated_index,
-                    "the re-created index differs from the migration's: {recreated:?} vs {migrated_index:?}"
-                );
-                Some(explain(&db).await?)
+                index::recreate(&db, &migrated_index).await?;
+                Some(index::explain(&db).await?)
             }
-            Setup::Cache => Some(explain(&db).await?),
+            Setup::Cache => Some(index::explain(&db).await?),
             Setup::Floor => None,
         };
         flush(&redis).await?;
@@ -351,7 +254,7 @@ pub async fn run(args: &ProductsListArgs) -> anyhow::Result<()> {
 }
 
 /// The command that reproduces this run, every option spelled out.
-fn command(args: &ProductsListArgs) -> String {
+fn command(args: &Args) -> String {
     format!(
         "scripts/bench {NAME} --products {} --connections {} --duration {} --threads {} --port {} --db-connections {}",
         args.products,
@@ -364,7 +267,7 @@ fn command(args: &ProductsListArgs) -> String {
 }
 
 async fn start_runner(
-    args: &ProductsListArgs,
+    args: &Args,
     binary: &std::path::Path,
     addr: SocketAddr,
     setup: Setup,
@@ -380,26 +283,19 @@ async fn start_runner(
         // Only warnings and errors: a log line per request would be part of the measurement.
         ("RUST_LOG", "warn".to_owned()),
     ];
-    let flags: &[&str] = if setup == Setup::Floor {
-        &["--bench-floor"]
-    } else {
-        &[]
-    };
     Runner::start(
         Launch {
             binary,
             addr,
-            args: flags,
             env: &env,
-            log: args
-                .env
-                .log_dir
-                .join(format!("{NAME}-{}.runner.log", setup.name())),
+            bench: NAME,
+            configuration: setup.name(),
+            log_dir: &args.env.log_dir,
+            floor: setup == Setup::Floor,
         },
         client,
     )
     .await
-    .with_context(|| format!("{}: starting the runner", setup.name()))
 }
 
 /// A few sequential requests; returns the last body after checking the status, the content
@@ -454,108 +350,4 @@ async fn warm_up(client: &reqwest::Client, url: &str, setup: Setup) -> anyhow::R
         setup.name()
     );
     Ok(body.to_vec())
-}
-
-/// Deletes every key with the store's prefix (`bench drop` uses it too).
-pub(crate) async fn flush(redis: &RedisStore) -> anyhow::Result<()> {
-    let mut connection = redis.connection().await?;
-    let keys: Vec<String> = {
-        let mut iter = connection
-            .scan_match::<_, String>(format!("{}*", redis.prefix()))
-            .await?;
-        let mut keys = Vec::new();
-        while let Some(key) = iter.next_item().await {
-            keys.push(key);
-        }
-        keys
-    };
-    if !keys.is_empty() {
-        let () = connection.del(keys).await?;
-    }
-    Ok(())
-}
-
-/// The index's line of `SHOW CREATE TABLE products`, to check that the re-created index is
-/// exactly the migration's.
-async fn index_definition(db: &MySqlPool) -> anyhow::Result<String> {
-    let row = sqlx::query("SHOW CREATE TABLE products")
-        .fetch_one(db)
-        .await?;
-    let ddl: String = row.try_get(1)?;
-    ddl.lines()
-        .map(|line| line.trim().trim_end_matches(',').to_owned())
-        .find(|line| line.contains(INDEX))
-        .with_context(|| format!("no {INDEX} in SHOW CREATE TABLE products"))
-}
-
-async fn explain(db: &MySqlPool) -> anyhow::Result<QueryPlan> {
-    let row = sqlx::query(&format!("EXPLAIN {PAGE_ONE_QUERY}"))
-        .fetch_one(db)
-        .await?;
-    Ok(QueryPlan {
-        key: text_column(&row, "key"),
-        extra: text_column(&row, "Extra"),
-    })
-}
-
-/// EXPLAIN's text columns come back as text or as bytes depending on the server.
-fn text_column(row: &sqlx::mysql::MySqlRow, name: &str) -> Option<String> {
-    row.try_get::<Option<String>, _>(name)
-        .ok()
-        .flatten()
-        .or_else(|| {
-            row.try_get::<Option<Vec<u8>>, _>(name)
-                .ok()
-                .flatten()
-                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        })
-}
-
-fn print_table(results: &Results) {
-    let rows = [
-        ("no-index", &results.no_index),
-        ("index", &results.index),
-        ("cache", &results.cache),
-        ("floor", &results.floor),
-    ];
-    println!(
-        "\n{:<9} {:>11} {:>10} {:>10} {:>9} {:>11} {:>9}",
-        "config", "req/s", "mean", "p99", "errors", "vs no-index", "vs floor"
-    );
-    for (name, figures) in rows {
-        println!(
-            "{name:<9} {:>11} {:>10} {:>10} {:>9} {:>10.1}x {:>8.3}x",
-            rate(figures.rps),
-            latency(figures.mean_ms),
-            latency(figures.p99_ms),
-            thousands(figures.errors),
-            figures.rps / results.no_index.rps,
-            figures.rps / results.floor.rps,
-        );
-    }
-    let replaced = &results.baseline_replaced_system;
-    println!(
-        "\nreplaced system (published, not measured here): {} → {} → {} req/s, mean {} → {} → {}",
-        rate(replaced.no_index_rps),
-        rate(replaced.index_rps),
-        rate(replaced.cache_rps),
-        latency(replaced.no_index_mean_ms),
-        latency(replaced.index_mean_ms),
-        latency(replaced.cache_mean_ms),
-    );
-    let verdict = |pass: bool| if pass { "PASS" } else { "FAIL" };
-    let targets = &results.targets;
-    println!(
-        "{}  cache ≥ {}x floor req/s with no errors: {:.3}x, {} errors",
-        verdict(targets.cache_vs_floor_pass),
-        targets.cache_vs_floor_at_least,
-        results.ratios.cache_vs_floor,
-        thousands(results.cache.errors),
-    );
-    println!(
-        "{}  cache ≥ {}x no-index req/s: {:.1}x",
-        verdict(targets.cache_vs_no_index_pass),
-        targets.cache_vs_no_index_at_least,
-        results.ratios.cache_vs_no_index,
-    );
 }

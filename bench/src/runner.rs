@@ -25,21 +25,32 @@ pub struct Runner {
     log: PathBuf,
 }
 
-/// How to start one runner.
+/// How to start the runner of one configuration of a benchmark.
 #[derive(Debug)]
 pub struct Launch<'a> {
     pub binary: &'a Path,
     pub addr: SocketAddr,
-    /// Extra arguments after `serve --addr ADDR`.
-    pub args: &'a [&'a str],
     /// Set on top of the inherited environment.
     pub env: &'a [(&'a str, String)],
-    pub log: PathBuf,
+    /// The benchmark (`drop`, `products-list`) and the configuration (`reservation`, `floor`):
+    /// the log is `<log_dir>/<bench>-<configuration>.runner.log`.
+    pub bench: &'a str,
+    pub configuration: &'a str,
+    pub log_dir: &'a Path,
+    /// Serve the floor's routes too (`serve --bench-floor`).
+    pub floor: bool,
 }
 
 impl Runner {
     /// Starts the runner and waits until `GET /health` answers 200.
     pub async fn start(launch: Launch<'_>, client: &reqwest::Client) -> anyhow::Result<Self> {
+        let configuration = launch.configuration;
+        Self::spawn(launch, client)
+            .await
+            .with_context(|| format!("{configuration}: starting the runner"))
+    }
+
+    async fn spawn(launch: Launch<'_>, client: &reqwest::Client) -> anyhow::Result<Self> {
         // Whatever answers on the port would be measured instead of our runner.
         if TcpStream::connect_timeout(&launch.addr, POLL_INTERVAL).is_ok() {
             bail!(
@@ -47,16 +58,24 @@ impl Runner {
                 launch.addr
             );
         }
-        if let Some(dir) = launch.log.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        let log = std::fs::File::create(&launch.log)
-            .with_context(|| format!("creating {}", launch.log.display()))?;
+        let log_path = launch.log_dir.join(format!(
+            "{}-{}.runner.log",
+            launch.bench, launch.configuration
+        ));
+        std::fs::create_dir_all(launch.log_dir)
+            .with_context(|| format!("creating {}", launch.log_dir.display()))?;
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("creating {}", log_path.display()))?;
+        let flags: &[&str] = if launch.floor {
+            &["--bench-floor"]
+        } else {
+            &[]
+        };
         let child = Command::new(launch.binary)
             .arg("serve")
             .arg("--addr")
             .arg(launch.addr.to_string())
-            .args(launch.args)
+            .args(flags)
             .envs(launch.env.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -67,7 +86,7 @@ impl Runner {
         let mut runner = Self {
             child,
             base_url: format!("http://{}", launch.addr),
-            log: launch.log,
+            log: log_path,
         };
         runner.wait_healthy(client).await?;
         Ok(runner)

@@ -9,10 +9,10 @@
 use std::{process::Stdio, time::Instant};
 
 use anyhow::{Context, bail};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+use tokio::process::Child;
 
-use crate::cli::Seconds;
+use crate::{args::Seconds, progress};
 
 /// How long wrk waits for one response before counting a timeout. Far above the slowest
 /// configuration's latency, so that slowness shows as latency rather than as errors.
@@ -48,20 +48,8 @@ impl Load {
     /// Runs wrk with a progress bar labelled `label`; returns the parsed report and wrk's
     /// output as printed.
     pub async fn run(&self, label: &str) -> anyhow::Result<(Report, String)> {
-        let child = tokio::process::Command::new("wrk")
-            .args(self.args())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting wrk (scripts/bench installs it: apt-get install wrk)")?;
-
-        let bar = ProgressBar::new(self.duration.0).with_style(
-            ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} s")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
+        let child = spawn(&self.args())?;
+        let bar = progress::bar(self.duration.0, "{msg:>12} [{bar:40}] {pos}/{len} s");
         bar.set_message(label.to_owned());
         let started = Instant::now();
         let mut ticker = tokio::time::interval(std::time::Duration::from_millis(500));
@@ -87,6 +75,18 @@ impl Load {
         let report = parse(&stdout).with_context(|| format!("reading wrk's report:\n{stdout}"))?;
         Ok((report, stdout))
     }
+}
+
+/// Starts `wrk ARGS` with its output piped; killed when dropped.
+pub fn spawn(args: &[String]) -> anyhow::Result<Child> {
+    tokio::process::Command::new("wrk")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting wrk (scripts/bench installs it: apt-get install wrk)")
 }
 
 /// What one wrk run measured. Latencies in milliseconds.

@@ -19,6 +19,8 @@ use tracing_subscriber::{
     Layer, filter::Targets, layer::Context, layer::SubscriberExt, util::SubscriberInitExt,
 };
 
+use crate::report::round;
+
 /// One logged step.
 #[derive(Debug, Clone)]
 pub struct Mark {
@@ -70,8 +72,8 @@ impl Timeline {
     /// The run's steps in milliseconds from `started` (the call of `start_run`).
     pub fn breakdown(&self, started: Instant, completed: Instant) -> Value {
         let marks = self.marks().clone();
-        let ms = |at: Instant| round(at.saturating_duration_since(started).as_secs_f64() * 1e3);
-        let field = |mark: &Mark, name: &str| mark.fields.get(name).copied().map(round);
+        let ms = |at: Instant| round(at.saturating_duration_since(started).as_secs_f64() * 1e3, 1);
+        let field = |mark: &Mark, name: &str| mark.fields.get(name).map(|ms| round(*ms, 1));
         let find = |message: &str| marks.iter().find(|mark| mark.message == message);
         let scheduler = find("settlement run started");
         let receives: Vec<&Mark> = marks
@@ -108,10 +110,6 @@ impl Timeline {
             "completed_at_ms": ms(completed),
         })
     }
-}
-
-fn round(value: f64) -> f64 {
-    (value * 10.0).round() / 10.0
 }
 
 impl<S: Subscriber> Layer<S> for Timeline {

@@ -1,18 +1,20 @@
-//! The bench database: `kicksync_bench`, dropped and created fresh, migrated with the
-//! project's own migrations, then filled with partners and products generated from a fixed
-//! seed (the same names, brands, prices and stock every run; release times relative to now).
+//! The database of `bench products-list`: `kicksync_bench`, dropped and created fresh, migrated
+//! with the project's own migrations, then filled with partners and products generated from a
+//! fixed seed (the same names, brands, prices and stock every run; release times relative to
+//! now).
 
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng, rngs::StdRng, seq::SliceRandom};
 use sqlx::{
     Connection, Executor, MySqlConnection, MySqlPool, QueryBuilder, mysql::MySqlPoolOptions,
 };
 
-/// The database every benchmark uses; dropped and re-created by each run.
+use crate::progress;
+
+/// The database `bench products-list` uses; dropped and re-created by each run.
 pub const DATABASE: &str = "kicksync_bench";
 pub const PARTNERS: usize = 20;
 /// Rows per multi-row INSERT: 2,000 rows × 8 values stays far below MySQL's 65,535
@@ -238,12 +240,9 @@ async fn insert_products(
     partner_ids: &[i64],
     count: u32,
 ) -> anyhow::Result<()> {
-    let bar = ProgressBar::new(u64::from(count)).with_style(
-        ProgressStyle::with_template(
-            "{msg:>12} [{bar:40}] {human_pos}/{human_len} products ({per_sec}, {eta} left)",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
+    let bar = progress::bar(
+        u64::from(count),
+        "{msg:>12} [{bar:40}] {human_pos}/{human_len} products ({per_sec}, {eta} left)",
     );
     bar.set_message("generating");
     let now = Utc::now();
