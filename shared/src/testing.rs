@@ -251,3 +251,69 @@ impl ApiRequest {
 pub fn body_json(response: &lambda_http::Response<Body>) -> serde_json::Value {
     serde_json::from_slice(response.body().as_ref()).unwrap_or(serde_json::Value::Null)
 }
+
+/// The problem `code` of an error answer, after checking that it is problem+json; `""` when the
+/// answer is not an error.
+pub fn problem_code(response: &lambda_http::Response<Body>) -> String {
+    if response.status().is_success() {
+        return String::new();
+    }
+    assert_eq!(
+        response.headers()["content-type"],
+        crate::error::PROBLEM_JSON,
+        "not a problem: {:?}",
+        response.body()
+    );
+    body_json(response)["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A product row written straight into the test database, for tests that need one without
+/// going through `POST /products`. Fields not set keep a drop's usual values.
+#[derive(Debug, Clone)]
+pub struct ProductFixture {
+    pub partner_id: i64,
+    pub name: String,
+    pub brand: String,
+    pub price: i64,
+    pub release_at: chrono::DateTime<chrono::Utc>,
+    pub stock: i32,
+    pub max_per_buyer: i32,
+}
+
+impl ProductFixture {
+    /// On sale now: ten units at 100,000 KRW, one per buyer.
+    pub fn new(partner_id: i64) -> Self {
+        Self {
+            partner_id,
+            name: "Travis Scott x Air Jordan 1 Low".to_owned(),
+            brand: "Jordan".to_owned(),
+            price: 100_000,
+            release_at: chrono::Utc::now(),
+            stock: 10,
+            max_per_buyer: 1,
+        }
+    }
+
+    /// Inserts the row (with all its stock remaining) and returns its id.
+    pub async fn insert(&self, db: &sqlx::MySqlPool) -> i64 {
+        let result = sqlx::query(
+            "INSERT INTO products (partner_id, name, brand, price, release_at, stock, \
+             stock_remaining, max_per_buyer) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(self.partner_id)
+        .bind(&self.name)
+        .bind(&self.brand)
+        .bind(self.price)
+        .bind(self.release_at)
+        .bind(self.stock)
+        .bind(self.stock)
+        .bind(self.max_per_buyer)
+        .execute(db)
+        .await
+        .expect("insert a product fixture");
+        i64::try_from(result.last_insert_id()).expect("product id")
+    }
+}
