@@ -13,7 +13,7 @@
 //! - **bulk insert**: 100,000 settlement rows written by the worker's batched insert against
 //!   one INSERT statement per row.
 //!
-//! Figures go to `bench/results/settlement.json` (DESIGN.md section 6).
+//! Figures go to `bench/results/settlement.json` (its shape: docs/contract.md, "Benchmark results").
 #![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
 mod args;

@@ -1,5 +1,5 @@
 //! The routes the runner serves, the routes template.yaml deploys and the operations the API
-//! document describes are one set (DESIGN.md section 2).
+//! document describes are one set (docs/contract.md, "Functions").
 
 use std::collections::BTreeSet;
 
