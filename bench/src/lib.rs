@@ -3,8 +3,8 @@
 //! and wrk are there).
 //!
 //! Every benchmark measures its own baseline in the same run on the same machine, writes its
-//! figures to `bench/results/<name>.json` (their shape: docs/contract.md, "Benchmark results"; the README's table is made from
-//! those files) and reports only what it measured. Missing a target is reported as FAIL, not
+//! figures to `bench/results/<name>.json` (their shape: docs/contract.md, "Benchmark results";
+//! the README's table is made from those files) and reports only what it measured. Missing a target is reported as FAIL, not
 //! an error: the process exits non-zero only when it could not measure (a runner that did not
 //! start, a configuration that answered something other than the page it should).
 //!
