@@ -4,6 +4,7 @@ pub mod auth;
 pub mod order;
 pub mod product;
 pub mod settlement;
+pub mod webhook;
 
 use serde::Serialize;
 
