@@ -7,3 +7,4 @@ pub mod redis;
 pub mod settlements;
 pub mod sqs;
 pub mod stock;
+pub mod webhook_ids;
