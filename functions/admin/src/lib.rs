@@ -10,6 +10,8 @@
 //!
 //! Checks run authentication → role → validation → existence, as everywhere.
 
+mod store;
+
 use aws_config::SdkConfig;
 use chrono::{Duration, NaiveDate, Utc};
 use lambda_http::{Body, Request, Response, http::StatusCode};
@@ -101,12 +103,7 @@ async fn set_commission(deps: &Deps, req: &Request) -> Result<Response<Body>, Ap
     let Some(partner_id) = path_param(req, "id").and_then(|id| id.parse::<i64>().ok()) else {
         return Err(partner_not_found);
     };
-    let exists: Option<(i64,)> =
-        sqlx::query_as("SELECT partner_id FROM partner_profiles WHERE partner_id = ?")
-            .bind(partner_id)
-            .fetch_optional(&deps.platform.db)
-            .await?;
-    if exists.is_none() {
+    if !store::partner_exists(&deps.platform.db, partner_id).await? {
         return Err(partner_not_found);
     }
     settlements::upsert_policy(&deps.platform.db, partner_id, policy, body.effective_from).await?;
