@@ -18,7 +18,7 @@ use kicksync_local::queues::{Poller, QueueBinding};
 use shared::{
     Config, Platform,
     adapters::{aws, settlements},
-    domain::settlement::Trigger,
+    domain::settlement::{RunStatus, Trigger},
     services::settlement_run::{RunStarter, StartOutcome, start_run},
 };
 use tokio::task::JoinSet;
@@ -119,7 +119,7 @@ impl Bench {
             let row = settlements::find_run(&platform.db, &run.run_id)
                 .await?
                 .context("run row")?;
-            if row.status != "RUNNING" {
+            if row.status != RunStatus::Running {
                 break row;
             }
             tokio::time::sleep(STATUS_POLL).await;
@@ -129,10 +129,10 @@ impl Bench {
         stop.store(true, Ordering::Relaxed);
         while pollers.join_next().await.is_some() {}
         anyhow::ensure!(
-            status.status == "COMPLETED",
+            status.status == RunStatus::Completed,
             "run {} ended {}: {:?}",
             run.run_id,
-            status.status,
+            status.status.as_str(),
             status.error
         );
         // The finalizer logs its timings after the commit the loop above saw.

@@ -182,7 +182,7 @@ async fn run_detail(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiErr
         &Run {
             run_id: run.id,
             date: run.settlement_date,
-            status: RunStatus::parse(&run.status).unwrap_or(RunStatus::Failed),
+            status: run.status,
             partitions: run.partitions,
             partitions_done: run.partitions_done,
             error: run.error,

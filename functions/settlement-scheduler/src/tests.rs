@@ -61,6 +61,8 @@ impl App {
             .unwrap()
             .unwrap()
             .status
+            .as_str()
+            .to_owned()
     }
 }
 

@@ -187,7 +187,7 @@ impl App {
             .await
             .unwrap()
             .unwrap();
-        (RunStatus::parse(&run.status).unwrap(), run.error)
+        (run.status, run.error)
     }
 
     async fn settled(&self, date: NaiveDate) -> Expected {

@@ -122,6 +122,15 @@ impl RunStatus {
     }
 }
 
+/// For rows that store the status as text.
+impl TryFrom<String> for RunStatus {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Self::parse(&text).ok_or_else(|| format!("unknown run status {text:?}"))
+    }
+}
+
 /// A partner's commission terms: a rate on the day's gross plus a fee per order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommissionPolicy {
