@@ -3,12 +3,10 @@
 //! Two kinds of item:
 //!
 //! - the **day lock** `day#<date>`: the run that owns the date, its status and `lease_until`
-//!   (Unix seconds). Whether a trigger may take it is the domain's rule
-//!   ([`decide`](crate::domain::settlement::decide)); it takes it with a conditional write that
-//!   names the state it read (or its absence), so of two triggers at the same instant exactly one
-//!   wins. Workers push the
-//!   lease forward as partitions finish, so only a run that stopped making progress can be taken
-//!   over.
+//!   (Unix seconds), which workers push forward as partitions finish. Whether a trigger may
+//!   take it is the domain's rule ([`crate::domain::settlement::lock`]); it takes it with a
+//!   conditional write that names the state it read (or its absence), so of two triggers at the
+//!   same instant exactly one wins.
 //! - the **run** `run#<run_id>`: its date, partition count, status, and `done`, the *set* of
 //!   finished partition numbers. Adding a number to a set twice leaves one copy, so a duplicate
 //!   or redelivered partition is counted once however often it is marked.

@@ -1,10 +1,9 @@
 //! Starting the settlement of one day: the use case behind the nightly schedule
 //! (`settlement-scheduler`) and `POST /admin/settlements/runs` (`admin`). A run:
 //!
-//! 1. takes the day's lock in DynamoDB with a conditional write ([`SettlementRunState::acquire`];
-//!    who may take a day is [`crate::domain::settlement::lock`]'s rule): a second trigger, even
-//!    at the same instant, finds the day taken and starts nothing; a run that stopped renewing
-//!    its lease can be taken over once the lease has passed;
+//! 1. takes the day's lock ([`SettlementRunState::acquire`], by the rule of
+//!    [`crate::domain::settlement::lock`]): a second trigger, even at the same instant, finds the
+//!    day taken and starts nothing;
 //! 2. records the run in MySQL (`settlement_runs`, the history the admin API reads);
 //! 3. splits the day into `SETTLEMENT_PARTITIONS` time ranges and enqueues one SQS message per
 //!    range with `SendMessageBatch`; `settlement-worker` takes it from there.
