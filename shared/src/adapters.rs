@@ -1,5 +1,6 @@
 //! The real implementations behind the ports: MySQL, Redis, and the AWS clients.
 
+pub mod accounts;
 pub mod aws;
 pub mod dynamodb;
 pub mod mysql;

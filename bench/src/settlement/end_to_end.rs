@@ -1,4 +1,4 @@
-//! One end-to-end settlement run, timed from the scheduler's `start_run` to COMPLETED: the
+//! One end-to-end settlement run, timed from `start_run` to COMPLETED: the
 //! scheduler and the worker's handler on the bench's own DynamoDB table and SQS queue, the
 //! worker fed by the local runner's SQS poller.
 
@@ -17,7 +17,9 @@ use futures::FutureExt;
 use kicksync_local::queues::{Poller, QueueBinding};
 use shared::{
     Config, Platform,
-    adapters::{aws, dynamodb::Trigger, settlements},
+    adapters::{aws, settlements},
+    domain::settlement::{RunStatus, Trigger},
+    services::settlement_run::{RunStarter, StartOutcome, start_run},
 };
 use tokio::task::JoinSet;
 
@@ -77,7 +79,7 @@ impl Bench {
     /// Seconds from `start_run` to COMPLETED, with `partitions` partitions.
     async fn end_to_end(&self, day: NaiveDate, partitions: u32) -> anyhow::Result<Measured> {
         let platform = self.platform(partitions)?;
-        let scheduler = settlement_scheduler::Deps::new(&platform, &self.aws.sdk);
+        let run_starter = RunStarter::new(&platform, &self.aws.sdk);
         let worker = Arc::new(settlement_worker::Deps::new(&platform, &self.aws.sdk));
         // Connect the pool before the clock starts, as a warm Lambda would be.
         sqlx::query("SELECT 1").execute(&platform.db).await?;
@@ -109,16 +111,15 @@ impl Bench {
 
         self.timeline.clear();
         let started = Instant::now();
-        let outcome =
-            settlement_scheduler::start_run(&scheduler, day, Trigger::Admin, Utc::now()).await?;
-        let settlement_scheduler::StartOutcome::Started(run) = outcome else {
+        let outcome = start_run(&run_starter, day, Trigger::Admin, Utc::now()).await?;
+        let StartOutcome::Started(run) = outcome else {
             anyhow::bail!("the run did not start: {outcome:?}");
         };
         let status = loop {
             let row = settlements::find_run(&platform.db, &run.run_id)
                 .await?
                 .context("run row")?;
-            if row.status != "RUNNING" {
+            if row.status != RunStatus::Running {
                 break row;
             }
             tokio::time::sleep(STATUS_POLL).await;
@@ -128,10 +129,10 @@ impl Bench {
         stop.store(true, Ordering::Relaxed);
         while pollers.join_next().await.is_some() {}
         anyhow::ensure!(
-            status.status == "COMPLETED",
+            status.status == RunStatus::Completed,
             "run {} ended {}: {:?}",
             run.run_id,
-            status.status,
+            status.status.as_str(),
             status.error
         );
         // The finalizer logs its timings after the commit the loop above saw.

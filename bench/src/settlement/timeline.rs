@@ -39,7 +39,7 @@ impl Timeline {
         let timeline = Self::default();
         let targets = Targets::new()
             .with_target("settlement_worker", Level::INFO)
-            .with_target("settlement_scheduler", Level::INFO);
+            .with_target("shared::services::settlement_run", Level::INFO);
         let logs = std::env::var_os("RUST_LOG").is_some().then(|| {
             tracing_subscriber::fmt::layer()
                 .compact()

@@ -2,31 +2,30 @@
 //!
 //! - `PUT /admin/partners/{id}/commission` sets a partner's policy from `effective_from` on
 //!   (setting one for the same date again replaces it).
-//! - `POST /admin/settlements/runs` starts a run through `settlement-scheduler`'s [`start_run`]
-//!   (202; 409 `RUN_IN_PROGRESS` while a live run holds the day). An admin may re-run a settled
-//!   day; its settlements are then replaced.
+//! - `POST /admin/settlements/runs` starts a run through [`start_run`], as the nightly schedule
+//!   does (202; 409 `RUN_IN_PROGRESS` while a live run holds the day). An admin may re-run a
+//!   settled day; its settlements are then replaced.
 //! - `GET /admin/settlements/runs/{run_id}` and `GET /admin/settlements?date=` for admins,
 //!   `GET /partner/settlements?from=&to=` for a partner's own payouts.
 //!
 //! Checks run authentication → role → validation → existence, as everywhere.
 
+mod store;
+
 use aws_config::SdkConfig;
 use chrono::{Duration, NaiveDate, Utc};
 use lambda_http::{Body, Request, Response, http::StatusCode};
 use serde::{Deserialize, Serialize};
-use settlement_scheduler::{RunStarted, StartOutcome, start_run};
 use shared::{
     ApiError, Platform,
-    adapters::{
-        dynamodb::Trigger,
-        settlements::{self, SettlementRow},
-    },
+    adapters::settlements::{self, SettlementRow},
     domain::{
         auth::Role,
-        settlement::{CommissionPolicy, RunStatus, default_date},
+        settlement::{CommissionPolicy, RunStatus, Trigger, default_date},
     },
     error::{Problem, ProblemCode},
     http::{json, json_body, optional_json_body, path_param, query_param, respond, route_key},
+    services::settlement_run::{RunStarted, RunStarter, StartOutcome, start_run},
 };
 use utoipa::{OpenApi, ToSchema};
 
@@ -38,14 +37,14 @@ const DEFAULT_PARTNER_RANGE_DAYS: i64 = 30;
 #[derive(Debug)]
 pub struct Deps {
     platform: Platform,
-    scheduler: settlement_scheduler::Deps,
+    run_starter: RunStarter,
 }
 
 impl Deps {
     pub fn new(platform: &Platform, sdk: &SdkConfig) -> Self {
         Self {
             platform: platform.clone(),
-            scheduler: settlement_scheduler::Deps::new(platform, sdk),
+            run_starter: RunStarter::new(platform, sdk),
         }
     }
 }
@@ -104,12 +103,7 @@ async fn set_commission(deps: &Deps, req: &Request) -> Result<Response<Body>, Ap
     let Some(partner_id) = path_param(req, "id").and_then(|id| id.parse::<i64>().ok()) else {
         return Err(partner_not_found);
     };
-    let exists: Option<(i64,)> =
-        sqlx::query_as("SELECT partner_id FROM partner_profiles WHERE partner_id = ?")
-            .bind(partner_id)
-            .fetch_optional(&deps.platform.db)
-            .await?;
-    if exists.is_none() {
+    if !store::partner_exists(&deps.platform.db, partner_id).await? {
         return Err(partner_not_found);
     }
     settlements::upsert_policy(&deps.platform.db, partner_id, policy, body.effective_from).await?;
@@ -143,7 +137,7 @@ async fn start(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
     let body: RunRequest = optional_json_body(req)?.unwrap_or_default();
     let now = Utc::now();
     let date = body.date.unwrap_or_else(|| default_date(now));
-    match start_run(&deps.scheduler, date, Trigger::Admin, now).await {
+    match start_run(&deps.run_starter, date, Trigger::Admin, now).await {
         Ok(StartOutcome::Started(run)) => {
             tracing::info!(run_id = run.run_id, %date, admin = principal.user_id, "settlement run requested");
             Ok(json(StatusCode::ACCEPTED, &run))
@@ -188,7 +182,7 @@ async fn run_detail(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiErr
         &Run {
             run_id: run.id,
             date: run.settlement_date,
-            status: RunStatus::parse(&run.status).unwrap_or(RunStatus::Failed),
+            status: run.status,
             partitions: run.partitions,
             partitions_done: run.partitions_done,
             error: run.error,

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use shared::{
     adapters::settlements::SettlementRow,
     domain::settlement::Payout,
-    testing::{ApiRequest, TestContext, aws::TestAws, body_json},
+    testing::{ApiRequest, TestContext, aws::TestAws, body_json, problem_code},
 };
 
 use super::*;
@@ -52,13 +52,6 @@ impl App {
     }
 }
 
-fn code(response: &Response<Body>) -> (u16, Value) {
-    (
-        response.status().as_u16(),
-        body_json(response)["code"].clone(),
-    )
-}
-
 #[tokio::test]
 async fn settlement_routes_check_authentication_then_role() {
     let app = App::new().await;
@@ -67,7 +60,8 @@ async fn settlement_routes_check_authentication_then_role() {
     let anonymous = app
         .call(ApiRequest::new("GET /admin/settlements").query("date", "2026-03-15"))
         .await;
-    assert_eq!(code(&anonymous), (401, json!("UNAUTHENTICATED")));
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(problem_code(&anonymous), "UNAUTHENTICATED");
     // Role before validation: a buyer with a bad body is still 403.
     let buyer_put = app
         .call(
@@ -77,11 +71,13 @@ async fn settlement_routes_check_authentication_then_role() {
                 .json(&json!({"rate_bps": -1})),
         )
         .await;
-    assert_eq!(code(&buyer_put), (403, json!("FORBIDDEN")));
+    assert_eq!(buyer_put.status(), 403);
+    assert_eq!(problem_code(&buyer_put), "FORBIDDEN");
     let admin_as_partner = app
         .call(ApiRequest::new("GET /partner/settlements").bearer(&admin))
         .await;
-    assert_eq!(code(&admin_as_partner), (403, json!("FORBIDDEN")));
+    assert_eq!(admin_as_partner.status(), 403);
+    assert_eq!(problem_code(&admin_as_partner), "FORBIDDEN");
 }
 
 #[tokio::test]
@@ -113,11 +109,13 @@ async fn admins_set_commission_policies() {
 
     let invalid = json!({"rate_bps": 10001, "fixed_fee": -5, "effective_from": "2026-03-15"});
     let refused = app.call(put(partner.to_string(), invalid.clone())).await;
-    assert_eq!(code(&refused), (422, json!("VALIDATION")));
+    assert_eq!(refused.status(), 422);
+    assert_eq!(problem_code(&refused), "VALIDATION");
     // Validation before existence.
-    assert_eq!(code(&app.call(put("999999".into(), invalid)).await).0, 422);
+    assert_eq!(app.call(put("999999".into(), invalid)).await.status(), 422);
     let missing = app.call(put("999999".into(), body)).await;
-    assert_eq!(code(&missing), (404, json!("PARTNER_NOT_FOUND")));
+    assert_eq!(missing.status(), 404);
+    assert_eq!(problem_code(&missing), "PARTNER_NOT_FOUND");
 }
 
 #[tokio::test]
@@ -135,7 +133,8 @@ async fn admins_start_a_run_once_and_follow_it() {
     assert_eq!(run["date"], "2026-03-15");
     assert_eq!(run["partitions"], 8);
     let conflict = app.call(start()).await;
-    assert_eq!(code(&conflict), (409, json!("RUN_IN_PROGRESS")));
+    assert_eq!(conflict.status(), 409);
+    assert_eq!(problem_code(&conflict), "RUN_IN_PROGRESS");
 
     let run_id = run["run_id"].as_str().unwrap();
     let detail = app
@@ -156,7 +155,8 @@ async fn admins_start_a_run_once_and_follow_it() {
                 .bearer(&admin),
         )
         .await;
-    assert_eq!(code(&unknown), (404, json!("RUN_NOT_FOUND")));
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(problem_code(&unknown), "RUN_NOT_FOUND");
 
     // Without a body: yesterday in Seoul.
     let default = app
@@ -193,7 +193,8 @@ async fn settlements_are_listed_by_day_for_admins_and_by_range_for_their_partner
     let no_date = app
         .call(ApiRequest::new("GET /admin/settlements").bearer(&admin))
         .await;
-    assert_eq!(code(&no_date), (422, json!("VALIDATION")));
+    assert_eq!(no_date.status(), 422);
+    assert_eq!(problem_code(&no_date), "VALIDATION");
 
     let own = app
         .call(
@@ -214,7 +215,8 @@ async fn settlements_are_listed_by_day_for_admins_and_by_range_for_their_partner
                 .bearer(&partner_token),
         )
         .await;
-    assert_eq!(code(&backwards), (422, json!("VALIDATION")));
+    assert_eq!(backwards.status(), 422);
+    assert_eq!(problem_code(&backwards), "VALIDATION");
 }
 
 #[tokio::test]
@@ -230,4 +232,18 @@ async fn the_sample_api_gateway_event_starts_a_run() {
     let run = body_json(&response);
     assert_eq!(run["date"], "2026-11-23");
     assert_eq!(run["partitions"], 8);
+}
+
+#[tokio::test]
+async fn every_admin_route_in_the_table_is_handled() {
+    let app = App::new().await;
+    for route in shared::routes::routes_of(shared::routes::ADMIN) {
+        let response = app.call(ApiRequest::new(&route.key())).await;
+        assert_ne!(
+            problem_code(&response),
+            "ROUTE_NOT_FOUND",
+            "{} is in the route table but not handled",
+            route.key()
+        );
+    }
 }

@@ -13,6 +13,8 @@
 //!   everyone out is worse than a minute without a limit.
 //! - Refresh tokens rotate on every use; presenting a spent one revokes its whole family.
 
+mod store;
+
 use std::time::Duration;
 
 use chrono::Utc;
@@ -85,7 +87,7 @@ pub struct HealthResponse {
 #[utoipa::path(get, path = "/health", tag = "health",
     responses((status = 200, body = HealthResponse), (status = 500, body = Problem)))]
 async fn health(deps: &Deps) -> Result<Response<Body>, ApiError> {
-    sqlx::query("SELECT 1").execute(&deps.platform.db).await?;
+    store::ping(&deps.platform.db).await?;
     let redis_up = match deps.platform.redis.connection().await {
         Ok(mut connection) => redis::cmd("PING")
             .query_async::<String>(&mut connection)
@@ -159,27 +161,16 @@ async fn insert_account(
     account: &NewAccount,
     password_hash: &str,
 ) -> Result<i64, ApiError> {
-    let inserted =
-        sqlx::query("INSERT INTO users (email, password_hash, name, role) VALUES (?, ?, ?, ?)")
-            .bind(&account.email)
-            .bind(password_hash)
-            .bind(&account.name)
-            .bind(account.role.as_str())
-            .execute(&mut **tx)
-            .await
-            .on_unique_violation(|| {
-                ApiError::conflict(
-                    ProblemCode::EmailTaken,
-                    "an account with this email already exists",
-                )
-            })?;
-    let id = i64::try_from(inserted.last_insert_id()).map_err(ApiError::internal)?;
+    let id = store::insert_user(tx, account, password_hash)
+        .await
+        .on_unique_violation(|| {
+            ApiError::conflict(
+                ProblemCode::EmailTaken,
+                "an account with this email already exists",
+            )
+        })?;
     if let Some(business_name) = &account.business_name {
-        sqlx::query("INSERT INTO partner_profiles (partner_id, business_name) VALUES (?, ?)")
-            .bind(id)
-            .bind(business_name)
-            .execute(&mut **tx)
-            .await?;
+        store::insert_partner_profile(tx, id, business_name).await?;
     }
     Ok(id)
 }
@@ -210,20 +201,16 @@ async fn login(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
     let email = normalize_email(&body.email);
     enforce_login_limits(deps, &email, req).await?;
 
-    let user: Option<(i64, String, String)> =
-        sqlx::query_as("SELECT id, password_hash, role FROM users WHERE email = ?")
-            .bind(&email)
-            .fetch_optional(&deps.platform.db)
-            .await?;
+    let user = store::credentials_by_email(&deps.platform.db, &email).await?;
     let stored_hash = match &user {
-        Some((_, hash, _)) => hash.clone(),
+        Some(user) => user.password_hash.clone(),
         None => dummy_hash(deps).await?,
     };
     let password_matches = verify_blocking(body.password, stored_hash).await?;
-    let Some((user_id, _, role)) = user.filter(|_| password_matches) else {
+    let Some(user) = user.filter(|_| password_matches) else {
         return Err(ApiError::InvalidCredentials);
     };
-    let role = Role::parse(&role).ok_or_else(|| ApiError::internal("unknown role in users"))?;
+    let (user_id, role) = (user.id, stored_role(&user.role)?);
 
     let refresh = RefreshToken::new_family();
     deps.refresh_tokens
@@ -374,21 +361,22 @@ async fn me(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
 }
 
 async fn find_user(deps: &Deps, user_id: i64) -> Result<Option<Me>, ApiError> {
-    let row: Option<(i64, String, String, String)> =
-        sqlx::query_as("SELECT id, email, name, role FROM users WHERE id = ?")
-            .bind(user_id)
-            .fetch_optional(&deps.platform.db)
-            .await?;
-    row.map(|(id, email, name, role)| {
-        let role = Role::parse(&role).ok_or_else(|| ApiError::internal("unknown role in users"))?;
-        Ok(Me {
-            id,
-            email,
-            name,
-            role,
+    let profile = store::profile(&deps.platform.db, user_id).await?;
+    profile
+        .map(|profile| {
+            Ok(Me {
+                role: stored_role(&profile.role)?,
+                id: profile.id,
+                email: profile.email,
+                name: profile.name,
+            })
         })
-    })
-    .transpose()
+        .transpose()
+}
+
+/// A role read from `users`; anything else there is our bug, not the caller's.
+fn stored_role(text: &str) -> Result<Role, ApiError> {
+    Role::parse(text).ok_or_else(|| ApiError::internal("unknown role in users"))
 }
 
 async fn dummy_hash(deps: &Deps) -> Result<String, ApiError> {

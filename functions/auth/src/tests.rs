@@ -8,7 +8,7 @@ use shared::{
     Platform,
     adapters::redis::RedisStore,
     domain::auth::AccessClaims,
-    testing::{ApiRequest, TestContext, body_json},
+    testing::{ApiRequest, TestContext, body_json, problem_code},
 };
 
 use super::*;
@@ -84,19 +84,6 @@ impl App {
             .unwrap();
         n
     }
-}
-
-fn problem_code(response: &Response<Body>) -> String {
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json",
-        "not a problem: {:?}",
-        response.body()
-    );
-    body_json(response)["code"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 // --- signup ---------------------------------------------------------------------------------

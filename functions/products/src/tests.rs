@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use shared::{
     adapters::redis::RedisStore,
     domain::auth::Role,
-    testing::{ApiRequest, TestContext, body_json},
+    testing::{ApiRequest, ProductFixture, TestContext, body_json, problem_code},
 };
 
 use super::*;
@@ -63,17 +63,16 @@ impl App {
         for n in 0..count {
             let release_at =
                 newest - ChronoDuration::seconds(spacing_secs * i64::try_from(n).unwrap());
-            let result = sqlx::query(
-                "INSERT INTO products (partner_id, name, brand, price, release_at, stock, stock_remaining, max_per_buyer) \
-                 VALUES (?, ?, 'Nike', 199000, ?, 10, 10, 1)",
-            )
-            .bind(partner_id)
-            .bind(format!("Dunk Low #{n}"))
-            .bind(release_at)
-            .execute(&self.ctx.platform.db)
-            .await
-            .unwrap();
-            ids.push(i64::try_from(result.last_insert_id()).unwrap());
+            let product = ProductFixture {
+                name: format!("Dunk Low #{n}"),
+                brand: "Nike".to_owned(),
+                price: 199_000,
+                release_at,
+                stock: 10,
+                max_per_buyer: 1,
+                ..ProductFixture::new(partner_id)
+            };
+            ids.push(product.insert(&self.ctx.platform.db).await);
         }
         ids
     }
@@ -88,17 +87,6 @@ fn new_product() -> Value {
         "stock": 100,
         "max_per_buyer": 1
     })
-}
-
-fn code(response: &Response<Body>) -> String {
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
-    body_json(response)["code"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 fn cache_header(response: &Response<Body>) -> &str {
@@ -215,7 +203,7 @@ async fn bad_sizes_and_cursors_are_422() {
     ] {
         let response = app.list(size, cursor).await;
         assert_eq!(response.status(), 422, "{size:?} {cursor:?}");
-        assert_eq!(code(&response), "VALIDATION");
+        assert_eq!(problem_code(&response), "VALIDATION");
         assert_eq!(body_json(&response)["errors"][0]["field"], field);
     }
 }
@@ -404,7 +392,7 @@ async fn unknown_products_are_404() {
             .call(ApiRequest::new("GET /products/{id}").path_param("id", id))
             .await;
         assert_eq!(response.status(), 404, "{id}");
-        assert_eq!(code(&response), "PRODUCT_NOT_FOUND");
+        assert_eq!(problem_code(&response), "PRODUCT_NOT_FOUND");
     }
 }
 
@@ -419,13 +407,16 @@ async fn only_partners_list_products() {
         .call(ApiRequest::new("POST /products").json(&new_product()))
         .await;
     assert_eq!(
-        (anonymous.status().as_u16(), code(&anonymous).as_str()),
+        (
+            anonymous.status().as_u16(),
+            problem_code(&anonymous).as_str()
+        ),
         (401, "UNAUTHENTICATED")
     );
     for token in [buyer, admin] {
         let response = app.create(&token, &new_product()).await;
         assert_eq!(
-            (response.status().as_u16(), code(&response).as_str()),
+            (response.status().as_u16(), problem_code(&response).as_str()),
             (403, "FORBIDDEN")
         );
     }
@@ -614,7 +605,7 @@ async fn an_ordered_product_cannot_be_deleted() {
         )
         .await;
     assert_eq!(response.status(), 409);
-    assert_eq!(code(&response), "PRODUCT_IN_USE");
+    assert_eq!(problem_code(&response), "PRODUCT_IN_USE");
     let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM products")
         .fetch_one(db)
         .await
@@ -628,19 +619,12 @@ async fn every_products_route_in_the_table_is_handled() {
     for route in shared::routes::routes_of(shared::routes::PRODUCTS) {
         let response = app.call(ApiRequest::new(&route.key())).await;
         assert_ne!(
-            code_or_empty(&response),
+            problem_code(&response),
             "ROUTE_NOT_FOUND",
             "{}",
             route.key()
         );
     }
-}
-
-fn code_or_empty(response: &Response<Body>) -> String {
-    body_json(response)["code"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 #[tokio::test]

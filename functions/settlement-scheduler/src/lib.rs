@@ -1,176 +1,19 @@
 //! The `settlement-scheduler` function: starts the settlement of one day.
 //!
-//! EventBridge fires it at 04:00 Asia/Seoul to settle yesterday; admins start a run for any day
-//! through `POST /admin/settlements/runs`, which calls [`start_run`] too. A run:
-//!
-//! 1. takes the day's lock in DynamoDB with a conditional write ([`SettlementRunState::acquire`]):
-//!    a second trigger, even at the same instant, finds the day taken and starts nothing; a run
-//!    that stopped renewing its lease can be taken over once the lease has passed;
-//! 2. records the run in MySQL (`settlement_runs`, the history the admin API reads);
-//! 3. splits the day into `SETTLEMENT_PARTITIONS` time ranges and enqueues one SQS message per
-//!    range with `SendMessageBatch`; `settlement-worker` takes it from there.
-//!
-//! If the run cannot be recorded or enqueued it is marked FAILED at once, which frees the day.
+//! EventBridge fires it at 04:00 Asia/Seoul to settle yesterday. What starting a run does (the
+//! day's lock, the run's record, the partitions' messages) is
+//! [`shared::services::settlement_run`], which `POST /admin/settlements/runs` uses too.
 
-use std::sync::Arc;
-
-use aws_config::SdkConfig;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use serde::Serialize;
 use shared::{
-    Platform,
-    adapters::{
-        aws,
-        dynamodb::{Acquired, RunStateError, SettlementRunState, Trigger},
-        settlements,
-        sqs::{self, SendError},
-    },
-    config::SettlementConfig,
-    domain::settlement::{RunStatus, default_date, partition_tasks},
+    domain::settlement::{Trigger, default_date},
+    services::settlement_run::{RunStarter, StartError, StartOutcome, start_run},
 };
-use sqlx::MySqlPool;
 
-#[derive(Debug, Clone)]
-pub struct Deps {
-    db: MySqlPool,
-    runs: SettlementRunState,
-    sqs: aws_sdk_sqs::Client,
-    /// `None` when `SETTLEMENT_QUEUE_URL` is unset; starting a run then fails, nothing else does.
-    queue_url: Option<String>,
-    settings: Arc<SettlementConfig>,
-}
-
-impl Deps {
-    pub fn new(platform: &Platform, sdk: &SdkConfig) -> Self {
-        let config = &platform.config;
-        Self {
-            db: platform.db.clone(),
-            runs: SettlementRunState::new(aws::dynamodb(sdk), &config.aws.settlement_runs_table),
-            sqs: aws::sqs(sdk),
-            queue_url: config.aws.settlement_queue_url.clone(),
-            settings: Arc::new(config.settlement.clone()),
-        }
-    }
-
-    pub fn runs(&self) -> &SettlementRunState {
-        &self.runs
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("SETTLEMENT_QUEUE_URL is not set")]
-    NoQueue,
-    #[error(transparent)]
-    RunState(#[from] RunStateError),
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error(transparent)]
-    Enqueue(#[from] SendError),
-}
-
-/// A run that was started: what `POST /admin/settlements/runs` answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct RunStarted {
-    pub run_id: String,
-    pub date: NaiveDate,
-    /// How many partitions the day was split into.
-    pub partitions: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StartOutcome {
-    Started(RunStarted),
-    /// Another run holds the day and is alive.
-    Busy {
-        run_id: String,
-    },
-    /// The schedule found the day already settled (admins may re-run it).
-    AlreadySettled {
-        run_id: String,
-    },
-}
-
-/// Starts settling `date`, unless a live run holds it (or, for the schedule, it is settled).
-pub async fn start_run(
-    deps: &Deps,
-    date: NaiveDate,
-    trigger: Trigger,
-    now: DateTime<Utc>,
-) -> Result<StartOutcome, StartError> {
-    let queue_url = deps.queue_url.as_deref().ok_or(StartError::NoQueue)?;
-    let run_id = uuid::Uuid::now_v7().to_string();
-    let partitions = deps.settings.partitions;
-    let lease = i64::try_from(deps.settings.lease.as_secs()).unwrap_or(i64::MAX);
-    let started = std::time::Instant::now();
-    let superseded = match deps
-        .runs
-        .acquire(date, &run_id, partitions, trigger, now, lease)
-        .await?
-    {
-        Acquired::Taken { superseded } => superseded,
-        Acquired::AlreadySettled { run_id } => {
-            return Ok(StartOutcome::AlreadySettled { run_id });
-        }
-        Acquired::Busy { run_id } => return Ok(StartOutcome::Busy { run_id }),
-    };
-    let acquired = started.elapsed();
-    if let Some(stalled) = &superseded {
-        tracing::warn!(%date, stalled, run_id, "took over a settlement run whose lease expired");
-        let mut conn = deps.db.acquire().await?;
-        let why = format!("lease expired; superseded by run {run_id}");
-        settlements::finish_run(&mut conn, stalled, RunStatus::Failed, Some(&why)).await?;
-    }
-    let recorded = record_and_enqueue(deps, queue_url, &run_id, date, partitions).await;
-    if let Err(err) = recorded {
-        tracing::error!(%date, run_id, error = %err, "could not start the settlement run");
-        let reason = format!("could not start: {err}");
-        if let Err(mark) = deps
-            .runs
-            .finish(date, &run_id, RunStatus::Failed, Some(&reason))
-            .await
-        {
-            tracing::error!(error = %mark, run_id, "could not mark the run FAILED; its lease will expire");
-        }
-        if let Ok(mut conn) = deps.db.acquire().await {
-            let _ =
-                settlements::finish_run(&mut conn, &run_id, RunStatus::Failed, Some(&reason)).await;
-        }
-        return Err(err);
-    }
-    tracing::info!(
-        %date,
-        run_id,
-        partitions,
-        acquire_ms = acquired.as_secs_f64() * 1_000.0,
-        record_enqueue_ms = started.elapsed().saturating_sub(acquired).as_secs_f64() * 1_000.0,
-        total_ms = started.elapsed().as_secs_f64() * 1_000.0,
-        "settlement run started"
-    );
-    Ok(StartOutcome::Started(RunStarted {
-        run_id,
-        date,
-        partitions,
-    }))
-}
-
-async fn record_and_enqueue(
-    deps: &Deps,
-    queue_url: &str,
-    run_id: &str,
-    date: NaiveDate,
-    partitions: u32,
-) -> Result<(), StartError> {
-    settlements::insert_run(&deps.db, run_id, date, partitions).await?;
-    let bodies: Vec<String> = partition_tasks(run_id, date, partitions)
-        .iter()
-        .map(shared::http::json_bytes)
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .collect();
-    sqs::send_all(&deps.sqs, queue_url, &bodies).await?;
-    Ok(())
-}
+/// The scheduled entry needs nothing but the run starter.
+pub type Deps = RunStarter;
 
 /// What a scheduled fire reports (the function's output, visible in its logs and `fire NAME`).
 #[derive(Debug, Serialize)]

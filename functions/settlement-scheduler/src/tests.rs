@@ -4,7 +4,9 @@
 use chrono::TimeDelta;
 use futures::future::join_all;
 use shared::{
-    domain::settlement::{PartitionTask, day_range},
+    adapters::{aws, settlements},
+    domain::settlement::{PartitionTask, RunStatus, day_range},
+    services::settlement_run::RunStarted,
     testing::{TestContext, aws::TestAws},
 };
 
@@ -59,6 +61,8 @@ impl App {
             .unwrap()
             .unwrap()
             .status
+            .as_str()
+            .to_owned()
     }
 }
 

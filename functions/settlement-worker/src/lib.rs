@@ -1,4 +1,5 @@
-//! The `settlement-worker` function: settles the partitions `settlement-scheduler` enqueued.
+//! The `settlement-worker` function: settles the partitions a started run enqueued
+//! ([`shared::services::settlement_run`]).
 //!
 //! For each SQS message (one partition: a time range of one day of one run):
 //!

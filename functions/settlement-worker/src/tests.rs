@@ -6,10 +6,12 @@ use aws_lambda_events::sqs::SqsMessage;
 use aws_sdk_sqs::types::Message;
 use chrono::{DateTime, NaiveDate, TimeDelta};
 use rand::{Rng, SeedableRng, rngs::StdRng};
-use settlement_scheduler::{StartOutcome, start_run};
 use shared::{
-    adapters::dynamodb::Trigger,
-    domain::{auth::Role, settlement::day_start},
+    domain::{
+        auth::Role,
+        settlement::{Trigger, day_start},
+    },
+    services::settlement_run::{RunStarter, StartOutcome, start_run},
     testing::{TestContext, aws::TestAws},
 };
 
@@ -22,7 +24,7 @@ const DEFAULT_RATE_BPS: &str = "1000";
 struct App {
     ctx: TestContext,
     aws: TestAws,
-    scheduler: settlement_scheduler::Deps,
+    run_starter: RunStarter,
     deps: Deps,
     buyer_id: i64,
 }
@@ -40,7 +42,7 @@ impl App {
             ("DEFAULT_COMMISSION_FIXED_FEE", "0"),
         ]);
         let ctx = TestContext::with_vars(&vars).await;
-        let scheduler = settlement_scheduler::Deps::new(&ctx.platform, &aws.sdk);
+        let run_starter = RunStarter::new(&ctx.platform, &aws.sdk);
         let deps = Deps::new(&ctx.platform, &aws.sdk);
         let (buyer_id, _) = ctx.user(Role::Buyer).await;
         sqlx::query(
@@ -54,7 +56,7 @@ impl App {
         Self {
             ctx,
             aws,
-            scheduler,
+            run_starter,
             deps,
             buyer_id,
         }
@@ -107,7 +109,7 @@ impl App {
     }
 
     async fn start(&self, date: NaiveDate, trigger: Trigger) -> String {
-        match start_run(&self.scheduler, date, trigger, Utc::now())
+        match start_run(&self.run_starter, date, trigger, Utc::now())
             .await
             .unwrap()
         {
@@ -185,7 +187,7 @@ impl App {
             .await
             .unwrap()
             .unwrap();
-        (RunStatus::parse(&run.status).unwrap(), run.error)
+        (run.status, run.error)
     }
 
     async fn settled(&self, date: NaiveDate) -> Expected {

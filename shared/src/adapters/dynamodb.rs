@@ -3,10 +3,10 @@
 //! Two kinds of item:
 //!
 //! - the **day lock** `day#<date>`: the run that owns the date, its status and `lease_until`
-//!   (Unix seconds). A trigger takes it with a conditional write that names the state it read
-//!   (or its absence), so of two triggers at the same instant exactly one wins. Workers push the
-//!   lease forward as partitions finish, so only a run that stopped making progress can be taken
-//!   over.
+//!   (Unix seconds), which workers push forward as partitions finish. Whether a trigger may
+//!   take it is the domain's rule ([`crate::domain::settlement::lock`]); it takes it with a
+//!   conditional write that names the state it read (or its absence), so of two triggers at the
+//!   same instant exactly one wins.
 //! - the **run** `run#<run_id>`: its date, partition count, status, and `done`, the *set* of
 //!   finished partition numbers. Adding a number to a set twice leaves one copy, so a duplicate
 //!   or redelivered partition is counted once however often it is marked.
@@ -21,7 +21,7 @@ use aws_sdk_dynamodb::{
 };
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::domain::settlement::RunStatus;
+use crate::domain::settlement::{DayLock, LockDecision, RunStatus, Trigger, decide};
 
 /// Run state outlives any run by far; the TTL only keeps the table from growing forever.
 const KEEP_SECONDS: i64 = 35 * 24 * 60 * 60;
@@ -39,53 +39,6 @@ impl RunStateError {
             operation,
             message: DisplayErrorContext(err).to_string(),
         }
-    }
-}
-
-/// Who asked for a run: the nightly schedule leaves a settled day alone (EventBridge may deliver
-/// a fire twice); an admin re-runs it on purpose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    Schedule,
-    Admin,
-}
-
-/// The day lock as read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DayLock {
-    pub run_id: String,
-    pub status: RunStatus,
-    pub lease_until: i64,
-}
-
-/// What a trigger may do with a day, given its lock.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LockDecision {
-    Take,
-    /// A live run holds the day.
-    Busy {
-        run_id: String,
-    },
-    /// The schedule found the day already settled.
-    AlreadySettled {
-        run_id: String,
-    },
-}
-
-/// The rule of the day lock: a running run keeps the day while its lease lasts; a completed day
-/// is re-run only by an admin; a failed day may always be retried.
-pub fn decide(lock: Option<&DayLock>, trigger: Trigger, now: DateTime<Utc>) -> LockDecision {
-    match lock {
-        None => LockDecision::Take,
-        Some(lock) => match lock.status {
-            RunStatus::Running if lock.lease_until >= now.timestamp() => LockDecision::Busy {
-                run_id: lock.run_id.clone(),
-            },
-            RunStatus::Completed if trigger == Trigger::Schedule => LockDecision::AlreadySettled {
-                run_id: lock.run_id.clone(),
-            },
-            _ => LockDecision::Take,
-        },
     }
 }
 
@@ -418,65 +371,5 @@ fn unless_condition_failed(
         other => other
             .map(|_| ())
             .map_err(|err| RunStateError::new("UpdateItem", err)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(seconds: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(seconds, 0).unwrap()
-    }
-
-    fn lock(status: RunStatus, lease_until: i64) -> DayLock {
-        DayLock {
-            run_id: "old".into(),
-            status,
-            lease_until,
-        }
-    }
-
-    #[test]
-    fn a_free_day_is_taken() {
-        assert_eq!(decide(None, Trigger::Schedule, at(100)), LockDecision::Take);
-    }
-
-    #[test]
-    fn a_live_run_keeps_its_day_until_its_lease_ends() {
-        let running = lock(RunStatus::Running, 200);
-        let busy = LockDecision::Busy {
-            run_id: "old".into(),
-        };
-        assert_eq!(decide(Some(&running), Trigger::Admin, at(200)), busy);
-        assert_eq!(decide(Some(&running), Trigger::Schedule, at(150)), busy);
-        assert_eq!(
-            decide(Some(&running), Trigger::Admin, at(201)),
-            LockDecision::Take
-        );
-    }
-
-    #[test]
-    fn only_admins_re_run_a_settled_day() {
-        let completed = lock(RunStatus::Completed, 0);
-        assert_eq!(
-            decide(Some(&completed), Trigger::Schedule, at(100)),
-            LockDecision::AlreadySettled {
-                run_id: "old".into()
-            }
-        );
-        assert_eq!(
-            decide(Some(&completed), Trigger::Admin, at(100)),
-            LockDecision::Take
-        );
-    }
-
-    #[test]
-    fn a_failed_day_may_be_retried_by_anyone() {
-        let failed = lock(RunStatus::Failed, 10_000);
-        assert_eq!(
-            decide(Some(&failed), Trigger::Schedule, at(100)),
-            LockDecision::Take
-        );
     }
 }

@@ -81,7 +81,8 @@ impl SettlementRow {
 pub struct RunRow {
     pub id: String,
     pub settlement_date: NaiveDate,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: RunStatus,
     pub partitions: i32,
     pub partitions_done: i32,
     pub error: Option<String>,

@@ -1,5 +1,6 @@
 //! Settlement rules: which instants belong to a settlement day, how a day splits into partitions,
-//! the commission arithmetic, and the message that carries one partition to a worker.
+//! the commission arithmetic, the message that carries one partition to a worker, and who may
+//! take a day ([`lock`]).
 //!
 //! Days are Asia/Seoul calendar days; `confirmed_at` is stored in UTC, so a day is the half-open
 //! UTC range `[Seoul midnight, next Seoul midnight)`. Every confirmed order falls in exactly one
@@ -10,6 +11,9 @@ use chrono_tz::{Asia::Seoul, Tz};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::FieldError;
+
+pub mod lock;
+pub use lock::{DayLock, LockDecision, Trigger, decide};
 
 /// The timezone whose calendar days are settled.
 pub const SETTLEMENT_TZ: Tz = Seoul;
@@ -115,6 +119,15 @@ impl RunStatus {
             "FAILED" => Some(Self::Failed),
             _ => None,
         }
+    }
+}
+
+/// For rows that store the status as text.
+impl TryFrom<String> for RunStatus {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Self::parse(&text).ok_or_else(|| format!("unknown run status {text:?}"))
     }
 }
 

@@ -1,0 +1,185 @@
+//! `Authorization: Bearer …` to [`Principal`]: the token's signature and claims, then the logout
+//! blacklist (Redis first, MySQL when Redis cannot answer); and logout itself.
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use lambda_http::{Request, http::header};
+use sqlx::MySqlPool;
+
+use super::{Principal, TokenCodec};
+use crate::{
+    adapters::{
+        accounts,
+        redis::{BlacklistAnswer, BlacklistCache, RedisStore},
+    },
+    error::ApiError,
+    http::header_str,
+};
+
+/// An access token whose signature, expiry and subject checked out, not yet checked against the
+/// logout blacklist: [`Authenticator::admit`] turns it into a [`Principal`].
+#[derive(Debug)]
+pub struct SignedToken {
+    principal: Principal,
+}
+
+impl SignedToken {
+    /// Who the token says the caller is; not to be trusted before [`Authenticator::admit`].
+    pub fn claimed(&self) -> &Principal {
+        &self.principal
+    }
+}
+
+/// Turns `Authorization: Bearer …` into a [`Principal`], honouring the logout blacklist.
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    codec: Arc<TokenCodec>,
+    blacklist: BlacklistCache,
+    db: MySqlPool,
+}
+
+impl Authenticator {
+    pub fn new(codec: Arc<TokenCodec>, redis: RedisStore, db: MySqlPool) -> Self {
+        Self {
+            codec,
+            blacklist: BlacklistCache::new(redis),
+            db,
+        }
+    }
+
+    pub async fn authenticate(&self, req: &Request) -> Result<Principal, ApiError> {
+        let token = self.verify(req)?;
+        let principal = &token.principal;
+        let answer = match self
+            .blacklist
+            .check(principal.user_id, &principal.jti)
+            .await
+        {
+            Ok(answer) => Some(answer),
+            Err(err) => {
+                tracing::warn!(%err, "Redis unavailable; checking the token blacklist in MySQL");
+                None
+            }
+        };
+        self.admit(token, answer).await
+    }
+
+    /// The first half of [`Authenticator::authenticate`]: the token's signature, expiry and
+    /// subject, without the blacklist. A handler that sends its Redis reads in one round trip asks
+    /// about the token's entry ([`Authenticator::blacklist_key`]) along with them, then calls
+    /// [`Authenticator::admit`] with the answer.
+    pub fn verify(&self, req: &Request) -> Result<SignedToken, ApiError> {
+        let token = bearer_token(req)?;
+        let claims = self.codec.verify(token)?;
+        let user_id = claims
+            .sub
+            .parse()
+            .map_err(|_| ApiError::Unauthenticated("invalid access token subject"))?;
+        Ok(SignedToken {
+            principal: Principal {
+                user_id,
+                role: claims.role,
+                jti: claims.jti,
+                expires_at: claims.exp,
+            },
+        })
+    }
+
+    /// The key of `token`'s blacklist entry, in its user's hash slot (`{u<id>}`), for a handler
+    /// that asks whether it exists along with its own commands. Whether the list is loaded is
+    /// the [`crate::adapters::redis::LOADED_BLACKLIST`] flag ([`RedisStore::loaded_flag`]).
+    pub fn blacklist_key(&self, token: &SignedToken) -> String {
+        self.blacklist
+            .entry_key(token.principal.user_id, &token.principal.jti)
+    }
+
+    /// The second half of [`Authenticator::authenticate`]: refuses a logged-out token. `answer` is
+    /// what Redis said, `None` when it could not be asked; MySQL decides then, and when Redis
+    /// restarted empty (after which the list is reloaded).
+    pub async fn admit(
+        &self,
+        token: SignedToken,
+        answer: Option<BlacklistAnswer>,
+    ) -> Result<Principal, ApiError> {
+        let jti = &token.principal.jti;
+        let revoked = match answer {
+            Some(BlacklistAnswer::Listed) => true,
+            Some(BlacklistAnswer::NotListed) => false,
+            Some(BlacklistAnswer::NotLoaded) => {
+                let revoked = self.revoked_in_mysql(jti).await?;
+                if let Err(err) = self.reload_blacklist().await {
+                    tracing::warn!(%err, "could not reload the token blacklist into Redis");
+                }
+                revoked
+            }
+            None => self.revoked_in_mysql(jti).await?,
+        };
+        if revoked {
+            return Err(ApiError::Unauthenticated(
+                "this access token was logged out",
+            ));
+        }
+        Ok(token.principal)
+    }
+
+    async fn revoked_in_mysql(&self, jti: &str) -> Result<bool, ApiError> {
+        Ok(accounts::is_token_revoked(&self.db, jti).await?)
+    }
+
+    /// Copies the unexpired part of the MySQL blacklist into Redis and marks it loaded.
+    /// Only one of the requests that find it not loaded does it; the others asked MySQL already.
+    async fn reload_blacklist(&self) -> Result<(), ApiError> {
+        if !self.blacklist.claim_reload().await? {
+            return Ok(());
+        }
+        let rows = accounts::unexpired_revocations(&self.db).await?;
+        let now = Utc::now();
+        let entries: Vec<(i64, String, u64)> = rows
+            .into_iter()
+            .map(|row| {
+                let left = (row.expires_at - now).num_seconds().max(1);
+                (row.user_id, row.jti, u64::try_from(left).unwrap_or(1))
+            })
+            .collect();
+        self.blacklist.add(&entries, true).await?;
+        tracing::info!(tokens = entries.len(), "token blacklist loaded into Redis");
+        Ok(())
+    }
+
+    /// Logout: the token is refused from now until it expires. MySQL first, so that a Redis
+    /// failure cannot leave a logged-out token working.
+    pub async fn revoke(&self, principal: &Principal) -> Result<(), ApiError> {
+        let expires_at = Utc
+            .timestamp_opt(principal.expires_at, 0)
+            .single()
+            .unwrap_or_else(Utc::now);
+        accounts::revoke_token(&self.db, &principal.jti, principal.user_id, expires_at).await?;
+        let seconds_left = u64::try_from((expires_at - Utc::now()).num_seconds()).unwrap_or(1);
+        if let Err(err) = self
+            .blacklist
+            .add(
+                &[(principal.user_id, principal.jti.clone(), seconds_left)],
+                false,
+            )
+            .await
+        {
+            tracing::warn!(%err, "Redis unavailable; logout recorded in MySQL only");
+        }
+        Ok(())
+    }
+}
+
+fn bearer_token(req: &Request) -> Result<&str, ApiError> {
+    let value = header_str(req.headers(), header::AUTHORIZATION.as_str())
+        .ok_or(ApiError::Unauthenticated("missing Authorization header"))?;
+    let (scheme, token) = value.split_once(' ').ok_or(ApiError::Unauthenticated(
+        "Authorization must be `Bearer <token>`",
+    ))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::Unauthenticated(
+            "Authorization must be `Bearer <token>`",
+        ));
+    }
+    Ok(token.trim())
+}
