@@ -11,6 +11,8 @@
 //!   role checks that every authenticated route goes through.
 //! - [`domain`]: pure rules (no I/O): roles, email and password policy, token formats.
 //! - [`adapters`]: the real MySQL, Redis, DynamoDB and SQS clients.
+//! - [`services`]: use cases several functions run (an unpaid order's end, page-1 eviction), so
+//!   no function depends on another.
 //! - [`routes`]: the one table of HTTP routes; the local runner, `template.yaml` and the OpenAPI
 //!   document are checked against it.
 //! - [`telemetry`]: tracing set-up (JSON lines in Lambda, readable text locally).
@@ -24,6 +26,7 @@ pub mod error;
 pub mod http;
 pub mod platform;
 pub mod routes;
+pub mod services;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
