@@ -4,8 +4,8 @@
 //! from one Redis script per product ([`reserve`]); only buyers who got units go on to MySQL,
 //! where a guarded update (never below zero) and the purchase-limit row make it exact, and one
 //! transaction writes the payment, one order per partner, their lines and the idempotency key
-//! ([`write`], which owns why the product row is locked last). Anything failing after a
-//! reservation gives the units back. With Redis down, the same transaction runs after a plain
+//! ([`write`](mod@write), which owns why the product row is locked last). Anything failing after
+//! a reservation gives the units back. With Redis down, the same transaction runs after a plain
 //! read of the products ([`mysql_only`]): slower, still exact.
 //!
 //! The comparison strategy (`STOCK_STRATEGY=lock`) does what the system we replace did: a

@@ -1,7 +1,8 @@
 //! The opaque keyset cursors of the paged lists: base64url of `<tag>:<n>[:<n>…]`, whole numbers
 //! after a tag that names the list and its version, the last of them an id (> 0). Each list owns
-//! its tag and fields ([`product::Cursor`](super::product::Cursor), [`order::OrderCursor`](super::order::OrderCursor));
-//! this module owns the wire format and what a bad cursor is told.
+//! its tag and fields ([`Cursor`](super::product::Cursor) of the catalogue,
+//! [`OrderCursor`](super::order::OrderCursor) of the order histories); this module owns the wire
+//! format and what a bad cursor is told.
 
 use std::fmt::Write;
 
