@@ -2,8 +2,8 @@
 //!
 //! Checked in this order: the release time, the purchase limit, then the units left. The
 //! reservation script in Redis ([`StockReservations`](crate::adapters::stock::StockReservations))
-//! applies the same rule inside Redis, where Rust cannot run; a test runs it on
-//! [`TAKE_CASES`] and asserts the outcomes below.
+//! applies the same rule inside Redis, where Rust cannot run; a test runs it on the table of
+//! `cases` and asserts the outcomes the rule gives.
 
 use chrono::{DateTime, Utc};
 
@@ -48,96 +48,104 @@ impl Offer {
     }
 }
 
-/// One case of the rule, as a table both the Rust rule and the Redis script are tested on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TakeCase {
-    pub remaining: i64,
-    /// Whether the release time has passed.
-    pub released: bool,
-    pub max_per_buyer: i64,
-    pub quantity: i32,
-    pub expected: Result<(), StockRefusal>,
-}
+/// The rule's table of cases, for the tests of the rule and of the script that repeats it.
+#[cfg(any(test, feature = "testing"))]
+pub mod cases {
+    use chrono::{DateTime, Utc};
 
-const fn case(
-    remaining: i64,
-    released: bool,
-    max_per_buyer: i64,
-    quantity: i32,
-    expected: Result<(), StockRefusal>,
-) -> TakeCase {
-    TakeCase {
-        remaining,
-        released,
-        max_per_buyer,
-        quantity,
-        expected,
+    use super::{Offer, StockRefusal};
+
+    /// One case of the rule, as a table both the Rust rule and the Redis script are tested on.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct TakeCase {
+        pub remaining: i64,
+        /// Whether the release time has passed.
+        pub released: bool,
+        pub max_per_buyer: i64,
+        pub quantity: i32,
+        pub expected: Result<(), StockRefusal>,
     }
-}
 
-/// The rule's cases: each refusal, their precedence, and the edges of each bound.
-pub const TAKE_CASES: [TakeCase; 10] = [
-    case(5, true, 2, 1, Ok(())),
-    case(2, true, 2, 2, Ok(())),
-    case(5, false, 2, 1, Err(StockRefusal::NotOnSale)),
-    case(0, false, 1, 3, Err(StockRefusal::NotOnSale)),
-    case(
-        5,
-        true,
-        2,
-        3,
-        Err(StockRefusal::OverLimit { max_per_buyer: 2 }),
-    ),
-    case(
-        0,
-        true,
-        1,
-        2,
-        Err(StockRefusal::OverLimit { max_per_buyer: 1 }),
-    ),
-    case(
-        1,
-        true,
-        2,
-        2,
-        Err(StockRefusal::Insufficient { remaining: 1 }),
-    ),
-    case(
-        0,
-        true,
-        2,
-        1,
-        Err(StockRefusal::Insufficient { remaining: 0 }),
-    ),
-    case(
-        0,
-        true,
-        1,
-        1,
-        Err(StockRefusal::Insufficient { remaining: 0 }),
-    ),
-    case(1, true, 1, 1, Ok(())),
-];
+    const fn case(
+        remaining: i64,
+        released: bool,
+        max_per_buyer: i64,
+        quantity: i32,
+        expected: Result<(), StockRefusal>,
+    ) -> TakeCase {
+        TakeCase {
+            remaining,
+            released,
+            max_per_buyer,
+            quantity,
+            expected,
+        }
+    }
 
-impl TakeCase {
-    /// The case's offer, released a minute before or after `now`.
-    pub fn offer(&self, now: DateTime<Utc>) -> Offer {
-        let minute = chrono::Duration::minutes(1);
-        Offer {
-            remaining: self.remaining,
-            release_at: if self.released {
-                now - minute
-            } else {
-                now + minute
-            },
-            max_per_buyer: self.max_per_buyer,
+    /// The rule's cases: each refusal, their precedence, and the edges of each bound.
+    pub const TAKE_CASES: [TakeCase; 10] = [
+        case(5, true, 2, 1, Ok(())),
+        case(2, true, 2, 2, Ok(())),
+        case(5, false, 2, 1, Err(StockRefusal::NotOnSale)),
+        case(0, false, 1, 3, Err(StockRefusal::NotOnSale)),
+        case(
+            5,
+            true,
+            2,
+            3,
+            Err(StockRefusal::OverLimit { max_per_buyer: 2 }),
+        ),
+        case(
+            0,
+            true,
+            1,
+            2,
+            Err(StockRefusal::OverLimit { max_per_buyer: 1 }),
+        ),
+        case(
+            1,
+            true,
+            2,
+            2,
+            Err(StockRefusal::Insufficient { remaining: 1 }),
+        ),
+        case(
+            0,
+            true,
+            2,
+            1,
+            Err(StockRefusal::Insufficient { remaining: 0 }),
+        ),
+        case(
+            0,
+            true,
+            1,
+            1,
+            Err(StockRefusal::Insufficient { remaining: 0 }),
+        ),
+        case(1, true, 1, 1, Ok(())),
+    ];
+
+    impl TakeCase {
+        /// The case's offer, released a minute before or after `now`.
+        pub fn offer(&self, now: DateTime<Utc>) -> Offer {
+            let minute = chrono::Duration::minutes(1);
+            Offer {
+                remaining: self.remaining,
+                release_at: if self.released {
+                    now - minute
+                } else {
+                    now + minute
+                },
+                max_per_buyer: self.max_per_buyer,
+            }
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{cases::TAKE_CASES, *};
 
     #[test]
     fn the_rule_decides_every_case_of_the_table() {

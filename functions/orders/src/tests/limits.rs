@@ -157,7 +157,7 @@ async fn the_look_before_reserving_refuses_exactly_what_the_script_refuses() {
 async fn the_reservation_script_decides_the_stock_rule_s_cases_as_the_rule_does() {
     use shared::{
         adapters::stock::{Reservation, StockFacts, StockReservations},
-        domain::stock::TAKE_CASES,
+        domain::stock::cases::TAKE_CASES,
     };
 
     let app = App::new().await;
