@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod aws;
 pub mod dynamodb;
 pub mod mysql;
+pub mod orders;
 pub mod redis;
 pub mod settlements;
 pub mod sqs;

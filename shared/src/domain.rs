@@ -1,9 +1,12 @@
 //! Pure rules: no I/O, no HTTP, no Lambda. Each module is unit-tested on its own.
 
 pub mod auth;
+pub mod cursor;
 pub mod order;
+pub mod payment;
 pub mod product;
 pub mod settlement;
+pub mod stock;
 pub mod webhook;
 
 use serde::Serialize;

@@ -9,9 +9,11 @@
 //!   query parameters, the caller's address and the API Gateway route key.
 //! - [`auth`]: access-token issue and verification, the logout blacklist, and [`Principal`](auth::Principal)
 //!   role checks that every authenticated route goes through.
-//! - [`domain`]: pure rules (no I/O): roles, email and password policy, token formats.
+//! - [`domain`]: pure rules (no I/O): roles, email and password policy, token formats, statuses,
+//!   whether stock can be taken, paging cursors.
 //! - [`adapters`]: the real MySQL, Redis, DynamoDB and SQS clients.
-//! - [`services`]: use cases shared by several functions (starting a settlement run).
+//! - [`services`]: use cases several functions run (starting a settlement run, an unpaid order's
+//!   end, page-1 eviction), so no function depends on another.
 //! - [`routes`]: the one table of HTTP routes; the local runner, `template.yaml` and the OpenAPI
 //!   document are checked against it.
 //! - [`telemetry`]: tracing set-up (JSON lines in Lambda, readable text locally).

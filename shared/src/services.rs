@@ -1,4 +1,6 @@
-//! Use cases shared by several functions: each one orchestrates domain rules and adapters, so
-//! that no function crate has to depend on another.
+//! Use cases that more than one function runs: each composes the domain's rules with the
+//! adapters' stores, so a function calls it instead of depending on another function.
 
+pub mod catalogue;
+pub mod order_lifecycle;
 pub mod settlement_run;

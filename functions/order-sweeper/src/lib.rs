@@ -9,10 +9,15 @@
 //!    previous sweep too is dropped, so the next checkout reloads it: a give-back to Redis that
 //!    failed cannot keep units unsold, nor MySQL-only sales leave buyers sent on to refusals.
 
+mod store;
+
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
-use shared::{ApiError, Platform};
+use shared::{
+    ApiError, Platform, adapters::stock::StockReservations,
+    services::order_lifecycle::OrderLifecycle,
+};
 
 /// Orders expired per query; the sweep loops until none are due.
 const EXPIRY_BATCH: i64 = 500;
@@ -24,14 +29,16 @@ const RECONCILE_LIMIT: i64 = 5_000;
 #[derive(Debug)]
 pub struct Deps {
     platform: Platform,
-    orders: orders::Deps,
+    lifecycle: OrderLifecycle,
+    reservations: StockReservations,
 }
 
 impl Deps {
     pub fn new(platform: &Platform) -> Self {
         Self {
             platform: platform.clone(),
-            orders: orders::Deps::new(platform),
+            lifecycle: OrderLifecycle::of(platform),
+            reservations: StockReservations::new(platform.redis.clone()),
         }
     }
 }
@@ -47,17 +54,16 @@ pub struct SweepReport {
 
 pub async fn handle(deps: &Deps, _event: EventBridgeEvent) -> Result<SweepReport, ApiError> {
     let now = Utc::now();
-    let lifecycle = deps.orders.lifecycle();
-    let expired = lifecycle.expire_due(now, EXPIRY_BATCH).await?;
+    let expired = deps.lifecycle.expire_due(now, EXPIRY_BATCH).await?;
     let after = chrono::Duration::from_std(deps.platform.config.orders.auto_confirm_after)
         .map_err(ApiError::internal)?;
-    let confirmed = lifecycle.auto_confirm(now, after).await?;
-    let counters_reloaded = lifecycle
-        .reconcile_counters(
-            now - chrono::Duration::days(RECONCILE_DAYS),
-            RECONCILE_LIMIT,
-        )
-        .await?;
+    let confirmed = store::auto_confirm(&deps.platform.db, now - after, now).await?;
+    let counters_reloaded = reconcile_counters(
+        deps,
+        now - chrono::Duration::days(RECONCILE_DAYS),
+        RECONCILE_LIMIT,
+    )
+    .await?;
     if expired > 0 || confirmed > 0 || counters_reloaded > 0 {
         tracing::info!(expired, confirmed, counters_reloaded, "orders swept");
     }
@@ -66,6 +72,34 @@ pub async fn handle(deps: &Deps, _event: EventBridgeEvent) -> Result<SweepReport
         confirmed,
         counters_reloaded,
     })
+}
+
+/// Compares the Redis counters of the products released since `since` with MySQL and drops
+/// the ones that leaked (see [`StockReservations::reconcile`]); returns how many it dropped.
+/// Redis trouble ends the pass quietly: the next sweep tries again.
+async fn reconcile_counters(
+    deps: &Deps,
+    since: DateTime<Utc>,
+    limit: i64,
+) -> Result<u64, ApiError> {
+    let mut dropped = 0;
+    for (product_id, left) in store::recent_stock(&deps.platform.db, since, limit).await? {
+        match deps.reservations.reconcile(product_id, left.into()).await {
+            Ok(true) => {
+                tracing::warn!(
+                    product_id,
+                    "stock counter drifted from MySQL; dropped for a reload"
+                );
+                dropped += 1;
+            }
+            Ok(false) => {}
+            Err(err) => {
+                tracing::warn!(%err, "Redis unavailable; counters not reconciled this time");
+                break;
+            }
+        }
+    }
+    Ok(dropped)
 }
 
 #[cfg(test)]

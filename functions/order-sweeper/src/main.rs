@@ -1,4 +1,7 @@
 //! The `order-sweeper` Lambda binary (EventBridge `rate(1 minute)`).
+// The sweep's future nests the runtime's, the lifecycle's and sqlx's: deeper than the default
+// limit of the compiler's layout queries.
+#![recursion_limit = "256"]
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};

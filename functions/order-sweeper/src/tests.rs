@@ -4,7 +4,7 @@
 use shared::{
     adapters::stock::{StockFacts, StockReservations},
     domain::auth::Role,
-    testing::TestContext,
+    testing::{ProductFixture, TestContext},
 };
 
 use super::*;
@@ -67,14 +67,14 @@ async fn status_of(ctx: &TestContext, order: i64) -> String {
 async fn setup() -> (TestContext, i64, i64) {
     let ctx = TestContext::new().await;
     let (partner, _) = ctx.user(Role::Partner).await;
-    let inserted = sqlx::query("INSERT INTO products (partner_id, name, brand, price, release_at, stock, stock_remaining, max_per_buyer) \
-                 VALUES (?, 'Yeezy Boost 350 V2', 'adidas', 100000, UTC_TIMESTAMP(6), 10, 10, 1)")
-        .bind(partner).execute(&ctx.platform.db).await.unwrap();
-    (
-        ctx,
-        partner,
-        i64::try_from(inserted.last_insert_id()).unwrap(),
-    )
+    let product = ProductFixture {
+        name: "Yeezy Boost 350 V2".to_owned(),
+        brand: "adidas".to_owned(),
+        ..ProductFixture::new(partner)
+    }
+    .insert(&ctx.platform.db)
+    .await;
+    (ctx, partner, product)
 }
 
 #[tokio::test]
@@ -160,7 +160,7 @@ async fn shipped_orders_are_confirmed_after_a_week() {
     );
     assert_eq!(status_of(&ctx, old).await, "CONFIRMED");
     assert_eq!(status_of(&ctx, recent).await, "SHIPPED");
-    let (confirmed_at,): (Option<chrono::DateTime<Utc>>,) =
+    let (confirmed_at,): (Option<DateTime<Utc>>,) =
         sqlx::query_as("SELECT confirmed_at FROM orders WHERE id = ?")
             .bind(old)
             .fetch_one(&ctx.platform.db)

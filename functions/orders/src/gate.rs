@@ -10,9 +10,9 @@
 //! 3. a look at each product's stock counter and facts (`HMGET`), when the items are valid and
 //!    the reservation strategy is on.
 //!
-//! Once a drop sells out, that one round trip answers an attempt (SOLD_OUT) where four were
-//! needed before (blacklist, limit with markers, reservation script). Nothing here takes a unit:
-//! the reservation script alone does, atomically, and the look only spares it hopeless calls.
+//! Once a drop sells out, that one round trip answers an attempt (SOLD_OUT). Nothing here takes
+//! a unit: the reservation script alone does, atomically, and the look only spares it hopeless
+//! calls.
 //!
 //! The attempt is counted before the blacklist is judged, so attempts with a logged-out token
 //! count against their buyer's limit too; they come with a valid signature, so whoever sends them
@@ -27,11 +27,11 @@ use redis::{FromRedisValue, Value};
 use shared::{
     adapters::{
         redis::{BlacklistAnswer, LOADED_BLACKLIST, RateDecision},
-        stock::{Reservation, StockReservations},
+        stock::StockReservations,
     },
     auth::SignedToken,
     config::StockStrategy,
-    domain::order::CheckoutItem,
+    domain::{order::CheckoutItem, stock::StockRefusal},
 };
 
 use crate::{CHECKOUT_WINDOW, Deps, markers::LOADED_MARKERS};
@@ -45,7 +45,7 @@ pub(crate) struct Gate {
     /// Replies for [`crate::markers::KeyMarkers::certainly_unused`]; `None` without a valid key.
     pub markers: Option<(bool, bool)>,
     /// What the reservation script would refuse for the first item it would refuse.
-    pub refusal: Option<Reservation>,
+    pub refusal: Option<StockRefusal>,
 }
 
 impl Gate {

@@ -8,18 +8,16 @@
 //! - `POST /orders/{id}/confirm` (buyer): SHIPPED → CONFIRMED; settlement counts it on that day.
 //!
 //! Acting on someone else's order answers 404, never 403, so order ids reveal nothing. An
-//! impossible status change is 409 `INVALID_STATE`. [`lifecycle`] holds the stock-returning
-//! transitions that the `order-sweeper` function shares.
+//! impossible status change is 409 `INVALID_STATE`. The stock-returning transitions (cancel here,
+//! expiry in `order-sweeper`) are [`OrderLifecycle`]'s.
 
 mod checkout;
 mod gate;
-pub mod lifecycle;
 mod markers;
 mod store;
 
 use std::time::Duration;
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::Utc;
 use lambda_http::{Body, Request, Response, http::StatusCode};
 use serde::Serialize;
@@ -27,17 +25,23 @@ use shared::{
     ApiError, Platform,
     adapters::{
         mysql::finish,
+        orders::transition,
         redis::{ProductPageCache, RateLimiter},
         stock::{ProductLocks, StockReservations},
     },
-    domain::{auth::Role, order::OrderStatus},
+    domain::{
+        auth::Role,
+        cursor::invalid_cursor,
+        order::{OrderCursor, OrderStatus},
+    },
     error::{Problem, ProblemCode},
     http::{json, path_param, query_param, respond, route_key},
+    services::order_lifecycle::OrderLifecycle,
 };
 use utoipa::{OpenApi, ToSchema};
 
 pub use checkout::{CheckoutLine, CheckoutOrder, CheckoutRequest, CheckoutResponse};
-pub use store::{Order, OrderItem};
+pub use shared::adapters::orders::{Order, OrderItem};
 
 use crate::store::Owner;
 
@@ -54,30 +58,27 @@ pub struct Deps {
     limiter: RateLimiter,
     page_cache: ProductPageCache,
     markers: markers::KeyMarkers,
+    lifecycle: OrderLifecycle,
 }
 
 impl Deps {
     pub fn new(platform: &Platform) -> Self {
         let redis = platform.redis.clone();
+        let reservations = StockReservations::new(redis.clone());
+        let page_cache =
+            ProductPageCache::new(redis.clone(), platform.config.products.list_cache_ttl);
         Self {
             platform: platform.clone(),
-            reservations: StockReservations::new(redis.clone()),
+            lifecycle: OrderLifecycle::new(
+                platform.db.clone(),
+                reservations.clone(),
+                page_cache.clone(),
+            ),
+            reservations,
             locks: ProductLocks::new(redis.clone()),
             limiter: RateLimiter::new(redis.clone()),
-            page_cache: ProductPageCache::new(
-                redis.clone(),
-                platform.config.products.list_cache_ttl,
-            ),
+            page_cache,
             markers: markers::KeyMarkers::new(redis, platform.db.clone()),
-        }
-    }
-
-    /// The stock-returning transitions, for the sweeper.
-    pub fn lifecycle(&self) -> lifecycle::Lifecycle<'_> {
-        lifecycle::Lifecycle {
-            db: &self.platform.db,
-            reservations: &self.reservations,
-            page_cache: &self.page_cache,
         }
     }
 }
@@ -98,13 +99,6 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
     respond(result)
 }
 
-/// A product's sold-out state changed: page 1 of the catalogue shows it.
-async fn evict_product_page(deps: &Deps) {
-    if let Err(err) = deps.page_cache.evict().await {
-        tracing::warn!(%err, "could not evict the product list page; it expires within its TTL");
-    }
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrderPage {
     pub items: Vec<Order>,
@@ -112,21 +106,14 @@ pub struct OrderPage {
     pub next_cursor: Option<String>,
 }
 
-fn parse_cursor(req: &Request) -> Result<Option<i64>, ApiError> {
+/// An absent or empty `cursor` is the first page; one this API did not return is a 422.
+fn parse_cursor(req: &Request) -> Result<Option<OrderCursor>, ApiError> {
     let Some(text) = query_param(req, "cursor").filter(|text| !text.is_empty()) else {
         return Ok(None);
     };
-    URL_SAFE_NO_PAD
-        .decode(&text)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|raw| {
-            raw.strip_prefix("o1:")
-                .and_then(|id| id.parse::<i64>().ok())
-        })
-        .filter(|id| *id > 0)
+    OrderCursor::decode(&text)
         .map(Some)
-        .ok_or_else(|| ApiError::validation("cursor", "is not a cursor this API returned"))
+        .ok_or_else(|| ApiError::Validation(vec![invalid_cursor()]))
 }
 
 async fn page(
@@ -135,7 +122,7 @@ async fn page(
     owner: Owner,
     status: Option<OrderStatus>,
 ) -> Result<Response<Body>, ApiError> {
-    let before = parse_cursor(req)?;
+    let before = parse_cursor(req)?.map(|cursor| cursor.before_id);
     let mut items =
         store::list_orders(&deps.platform.db, owner, status, before, PAGE_SIZE + 1).await?;
     let more = items.len() > usize::try_from(PAGE_SIZE).unwrap_or(usize::MAX);
@@ -143,7 +130,7 @@ async fn page(
     let next_cursor = items
         .last()
         .filter(|_| more)
-        .map(|last| URL_SAFE_NO_PAD.encode(format!("o1:{}", last.id)));
+        .map(|last| OrderCursor { before_id: last.id }.encode());
     Ok(json(StatusCode::OK, &OrderPage { items, next_cursor }))
 }
 
@@ -212,7 +199,7 @@ async fn cancel(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> 
     let owner = Owner::Buyer(principal.user_id);
     let order = find(deps, order_id(req)?, owner).await?;
     let released = deps
-        .lifecycle()
+        .lifecycle
         .release(&order, OrderStatus::Cancelled, Utc::now())
         .await?;
     if !released {
@@ -265,9 +252,7 @@ async fn move_forward(
 ) -> Result<Response<Body>, ApiError> {
     let order = find(deps, order_id(req)?, owner).await?;
     let mut tx = deps.platform.db.begin().await?;
-    let result = store::transition(&mut tx, order.id, from, to, Utc::now())
-        .await
-        .map_err(ApiError::from);
+    let result = transition(&mut tx, order.id, from, to, Utc::now()).await;
     if !finish(tx, result).await? {
         return Err(invalid_state(&order, to));
     }

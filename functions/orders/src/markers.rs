@@ -17,6 +17,8 @@ use redis::AsyncCommands;
 use shared::adapters::redis::{RELOAD_CLAIM, RedisStore};
 use sqlx::MySqlPool;
 
+use crate::store;
+
 /// The loaded flag ([`RedisStore::loaded_flag`]) set once the markers are loaded.
 pub const LOADED_MARKERS: &str = "checkout-keys";
 
@@ -83,12 +85,7 @@ impl KeyMarkers {
         if !self.redis.claim("ck:loading", RELOAD_CLAIM).await? {
             return Ok(());
         }
-        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT buyer_id, idempotency_key FROM payments \
-             WHERE created_at > UTC_TIMESTAMP(6) - INTERVAL 1 DAY",
-        )
-        .fetch_all(&self.db)
-        .await?;
+        let rows = store::recent_idempotency_keys(&self.db).await?;
         let mut connection = self.redis.connection().await?;
         let mut pipe = redis::pipe();
         for (buyer_id, key) in &rows {

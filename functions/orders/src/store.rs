@@ -1,43 +1,20 @@
-//! The orders' MySQL queries. Every status change is a guarded `UPDATE … WHERE status = ?`, so of
-//! two racing changes exactly one wins, and only the winner moves stock.
+//! The orders function's own MySQL queries: the checkout's reads and writes, the idempotency
+//! keys, and the histories. The order row and the status changes several functions make are
+//! shared: [`shared::adapters::orders`].
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use shared::domain::order::{OrderStatus, PricedItem};
+use shared::{
+    adapters::{
+        orders::{ORDER_COLUMNS, Order, with_items},
+        stock::StockFacts,
+    },
+    domain::{
+        order::{OrderStatus, PricedItem},
+        payment::PaymentStatus,
+        stock::Offer,
+    },
+};
 use sqlx::{MySql, MySqlConnection, MySqlPool, Transaction};
-use utoipa::ToSchema;
-
-/// One line of an order.
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
-pub struct OrderItem {
-    #[serde(skip)]
-    pub order_id: i64,
-    pub product_id: i64,
-    pub quantity: i32,
-    pub unit_price: i64,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
-pub struct Order {
-    pub id: i64,
-    pub payment_id: String,
-    pub buyer_id: i64,
-    pub partner_id: i64,
-    /// PENDING_PAYMENT, PAID, SHIPPED, CONFIRMED, EXPIRED, CANCELLED or PAYMENT_FAILED.
-    pub status: String,
-    pub amount: i64,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    pub paid_at: Option<DateTime<Utc>>,
-    pub shipped_at: Option<DateTime<Utc>>,
-    pub confirmed_at: Option<DateTime<Utc>>,
-    pub cancelled_at: Option<DateTime<Utc>>,
-    #[sqlx(skip)]
-    pub items: Vec<OrderItem>,
-}
-
-const ORDER_COLUMNS: &str = "id, payment_id, buyer_id, partner_id, status, amount, created_at, \
-     expires_at, paid_at, shipped_at, confirmed_at, cancelled_at";
 
 /// What the checkout and the stock checks need of a product, read from MySQL.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -49,6 +26,28 @@ pub struct ProductFacts {
     pub max_per_buyer: i32,
 }
 
+impl ProductFacts {
+    /// What the stock rule judges.
+    pub fn offer(&self) -> Offer {
+        Offer {
+            remaining: self.stock_remaining.into(),
+            release_at: self.release_at,
+            max_per_buyer: self.max_per_buyer.into(),
+        }
+    }
+
+    /// What the product's Redis counter is loaded with.
+    pub fn stock_facts(&self) -> StockFacts {
+        StockFacts {
+            remaining: self.stock_remaining.into(),
+            release_at: self.release_at,
+            max_per_buyer: self.max_per_buyer.into(),
+            price: self.price,
+            partner_id: self.partner_id,
+        }
+    }
+}
+
 const FACT_COLUMNS: &str = "partner_id, price, release_at, stock_remaining, max_per_buyer";
 
 pub async fn product_facts(db: &MySqlPool, id: i64) -> Result<Option<ProductFacts>, sqlx::Error> {
@@ -56,23 +55,6 @@ pub async fn product_facts(db: &MySqlPool, id: i64) -> Result<Option<ProductFact
         .bind(id)
         .fetch_optional(db)
         .await
-}
-
-/// Units left of the products released since `since` (and upcoming ones), newest first: the
-/// ones a drop may be selling, whose Redis counters the sweeper compares with MySQL.
-pub async fn recent_stock(
-    db: &MySqlPool,
-    since: DateTime<Utc>,
-    limit: i64,
-) -> Result<Vec<(i64, i32)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, stock_remaining FROM products WHERE release_at >= ? \
-         ORDER BY release_at DESC, id DESC LIMIT ?",
-    )
-    .bind(since)
-    .bind(limit)
-    .fetch_all(db)
-    .await
 }
 
 /// The guarded decrement: never below zero. False when fewer units are left than asked for.
@@ -104,9 +86,8 @@ pub enum Sold {
 }
 
 /// The end of a sale in one round trip (the `sell_and_commit` procedure): stores the checkout's
-/// answer on its payment, makes the guarded decrement of [`take_stock`], and ends the transaction,
-/// so the product's row lock is released inside the server instead of after one more round trip
-/// to us.
+/// answer on its payment, makes the guarded decrement of [`take_stock`], and ends the transaction
+/// (why: `checkout::write`, "The product row is locked last").
 pub async fn sell_and_commit(
     tx: &mut Transaction<'static, MySql>,
     payment_id: &str,
@@ -257,11 +238,12 @@ pub async fn insert_payment(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO payments (id, buyer_id, amount, status, idempotency_key, request_hash, expires_at) \
-         VALUES (?, ?, ?, 'PENDING', ?, ?, ?)",
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(payment.id)
     .bind(payment.buyer_id)
     .bind(payment.amount)
+    .bind(PaymentStatus::Pending.as_str())
     .bind(payment.idempotency_key.as_bytes())
     .bind(payment.request_hash)
     .bind(payment.expires_at)
@@ -282,11 +264,12 @@ pub async fn insert_order(
 ) -> Result<i64, sqlx::Error> {
     let inserted = sqlx::query(
         "INSERT INTO orders (payment_id, buyer_id, partner_id, status, amount, expires_at) \
-         VALUES (?, ?, ?, 'PENDING_PAYMENT', ?, ?)",
+         VALUES (?, ?, ?, ?, ?, ?)",
     )
     .bind(payment_id)
     .bind(buyer_id)
     .bind(partner_id)
+    .bind(OrderStatus::PendingPayment.as_str())
     .bind(amount)
     .bind(expires_at)
     .execute(&mut **tx)
@@ -330,6 +313,16 @@ pub async fn prior_checkout(
     .bind(buyer_id)
     .bind(idempotency_key.as_bytes())
     .fetch_optional(db)
+    .await
+}
+
+/// Every buyer's idempotency keys of the last day, which the Redis markers are loaded from.
+pub async fn recent_idempotency_keys(db: &MySqlPool) -> Result<Vec<(i64, Vec<u8>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT buyer_id, idempotency_key FROM payments \
+         WHERE created_at > UTC_TIMESTAMP(6) - INTERVAL 1 DAY",
+    )
+    .fetch_all(db)
     .await
 }
 
@@ -411,136 +404,4 @@ pub async fn list_orders(
     }
     let orders = query.bind(size).fetch_all(db).await?;
     with_items(db, orders).await
-}
-
-async fn with_items(db: &MySqlPool, mut orders: Vec<Order>) -> Result<Vec<Order>, sqlx::Error> {
-    if orders.is_empty() {
-        return Ok(orders);
-    }
-    let placeholders = vec!["?"; orders.len()].join(", ");
-    let sql = format!(
-        "SELECT order_id, product_id, quantity, unit_price FROM order_items \
-         WHERE order_id IN ({placeholders}) ORDER BY order_id, product_id"
-    );
-    let mut query = sqlx::query_as::<_, OrderItem>(&sql);
-    for order in &orders {
-        query = query.bind(order.id);
-    }
-    let items = query.fetch_all(db).await?;
-    for order in &mut orders {
-        order.items = items
-            .iter()
-            .filter(|item| item.order_id == order.id)
-            .cloned()
-            .collect();
-    }
-    Ok(orders)
-}
-
-/// Moves an order from `from` to `to` if it is still in `from`, stamping the matching time
-/// column. False when someone else changed it first.
-pub async fn transition(
-    tx: &mut Transaction<'static, MySql>,
-    order_id: i64,
-    from: OrderStatus,
-    to: OrderStatus,
-    at: DateTime<Utc>,
-) -> Result<bool, sqlx::Error> {
-    let stamp = match to {
-        OrderStatus::Paid => ", paid_at = ?",
-        OrderStatus::Shipped => ", shipped_at = ?",
-        OrderStatus::Confirmed => ", confirmed_at = ?",
-        OrderStatus::Cancelled | OrderStatus::Expired | OrderStatus::PaymentFailed => {
-            ", cancelled_at = ?"
-        }
-        OrderStatus::PendingPayment => "",
-    };
-    let sql = format!("UPDATE orders SET status = ?{stamp} WHERE id = ? AND status = ?");
-    let mut query = sqlx::query(&sql).bind(to.as_str());
-    if !stamp.is_empty() {
-        query = query.bind(at);
-    }
-    let result = query
-        .bind(order_id)
-        .bind(from.as_str())
-        .execute(&mut **tx)
-        .await?;
-    Ok(result.rows_affected() == 1)
-}
-
-/// Gives an order's units back to stock and to the buyer's purchase limit. Call only after
-/// winning the transition that releases them, inside the same transaction.
-pub async fn return_stock(
-    tx: &mut Transaction<'static, MySql>,
-    order: &Order,
-) -> Result<(), sqlx::Error> {
-    for item in &order.items {
-        sqlx::query("UPDATE products SET stock_remaining = stock_remaining + ? WHERE id = ?")
-            .bind(item.quantity)
-            .bind(item.product_id)
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query(
-            "UPDATE buyer_product_purchases SET quantity = quantity - ? \
-             WHERE buyer_id = ? AND product_id = ?",
-        )
-        .bind(item.quantity)
-        .bind(order.buyer_id)
-        .bind(item.product_id)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
-}
-
-/// Marks the payment finished when none of its orders awaits payment any more.
-pub async fn close_payment_if_settled(
-    tx: &mut Transaction<'static, MySql>,
-    payment_id: &str,
-    status: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE payments SET status = ? WHERE id = ? AND status = 'PENDING' AND NOT EXISTS \
-         (SELECT 1 FROM orders WHERE payment_id = ? AND status = 'PENDING_PAYMENT')",
-    )
-    .bind(status)
-    .bind(payment_id)
-    .bind(payment_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Unpaid orders whose time ran out, oldest first.
-pub async fn expired_unpaid(
-    db: &MySqlPool,
-    now: DateTime<Utc>,
-    limit: i64,
-) -> Result<Vec<Order>, sqlx::Error> {
-    let orders: Vec<Order> = sqlx::query_as(&format!(
-        "SELECT {ORDER_COLUMNS} FROM orders WHERE status = 'PENDING_PAYMENT' AND expires_at <= ? \
-         ORDER BY expires_at LIMIT ?"
-    ))
-    .bind(now)
-    .bind(limit)
-    .fetch_all(db)
-    .await?;
-    with_items(db, orders).await
-}
-
-/// Confirms every order shipped before `shipped_before`; returns how many.
-pub async fn auto_confirm(
-    db: &MySqlPool,
-    shipped_before: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<u64, sqlx::Error> {
-    let result = sqlx::query(
-        "UPDATE orders SET status = 'CONFIRMED', confirmed_at = ? \
-         WHERE status = 'SHIPPED' AND shipped_at <= ?",
-    )
-    .bind(now)
-    .bind(shipped_before)
-    .execute(db)
-    .await?;
-    Ok(result.rows_affected())
 }

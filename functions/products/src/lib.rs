@@ -34,6 +34,7 @@ use shared::{
         json, json_body, json_bytes, json_raw, no_content, path_param, query_param, respond,
         route_key,
     },
+    services::catalogue::evict_page_one,
 };
 use sqlx::{MySql, Transaction};
 use utoipa::{OpenApi, ToSchema};
@@ -345,11 +346,8 @@ async fn forget_stock_facts(deps: &Deps, id: i64) {
     }
 }
 
-/// A failed eviction is logged, not returned: the write is committed, and the page expires anyway.
 async fn evict(deps: &Deps) {
-    if let Err(err) = deps.cache.evict().await {
-        tracing::warn!(%err, "could not evict the product list page; it expires within its TTL");
-    }
+    evict_page_one(&deps.cache).await;
 }
 
 #[derive(Debug, OpenApi)]

@@ -9,7 +9,7 @@ use sqlx::{
     mysql::{MySqlConnectOptions, MySqlPoolOptions},
 };
 
-use crate::{config::Config, error::ApiError};
+use crate::config::Config;
 
 /// The schema, embedded at compile time so every binary can migrate without the source tree.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -36,10 +36,11 @@ pub async fn migrate(pool: &MySqlPool) -> Result<(), sqlx::migrate::MigrateError
 /// Ends a transaction by its work's outcome: commit on `Ok`, roll back (before we answer) on an
 /// error, so a refused request never leaves rows locked or half-written. Usage:
 /// `let mut tx = db.begin().await?; let result = work(&mut tx).await; finish(tx, result).await`.
-pub async fn finish<T>(
+/// The error is the caller's own (an [`ApiError`](crate::ApiError), or a typed outcome).
+pub async fn finish<T, E: From<sqlx::Error>>(
     tx: Transaction<'static, MySql>,
-    result: Result<T, ApiError>,
-) -> Result<T, ApiError> {
+    result: Result<T, E>,
+) -> Result<T, E> {
     match result {
         Ok(value) => {
             tx.commit().await?;

@@ -27,6 +27,7 @@ use chrono::{DateTime, Utc};
 use redis::{Pipeline, RedisError, Script};
 
 use super::redis::RedisStore;
+use crate::domain::stock::{Offer, StockRefusal};
 
 /// What Redis knows about a product for checkout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,12 +44,8 @@ pub struct StockFacts {
 pub enum Reservation {
     /// The units are taken; `facts.remaining` is what is left after them.
     Reserved(StockFacts),
-    /// Fewer units left than asked for (`remaining` may be 0: sold out).
-    Insufficient { remaining: i64 },
-    /// Before the release time.
-    NotOnSale,
-    /// More units than one buyer may ever hold.
-    OverLimit { max_per_buyer: i64 },
+    /// Nothing taken, by the [`stock`](crate::domain::stock) rule.
+    Refused(StockRefusal),
     /// No counter in Redis yet (first use, or Redis restarted): load it from MySQL.
     NotLoaded,
 }
@@ -64,7 +61,7 @@ pub struct StockReservations {
 
 impl StockReservations {
     pub fn new(redis: RedisStore) -> Self {
-        // `StockReservations::refusal` repeats these checks, in this order, on a peek.
+        // The rule of `domain::stock` (`Offer::check_take`), in its order: it cannot run in here.
         let reserve = Script::new(
             r"
             local facts = redis.call('HMGET', KEYS[1], 'remaining', 'release_at_ms', 'max_per_buyer', 'price', 'partner_id')
@@ -144,13 +141,13 @@ impl StockReservations {
             .map_err(|err| self.redis.noted(err))?;
         Ok(match reply.as_slice() {
             [-2] => Reservation::NotLoaded,
-            [-3] => Reservation::NotOnSale,
-            [-4, max_per_buyer] => Reservation::OverLimit {
+            [-3] => Reservation::Refused(StockRefusal::NotOnSale),
+            [-4, max_per_buyer] => Reservation::Refused(StockRefusal::OverLimit {
                 max_per_buyer: *max_per_buyer,
-            },
-            [-1, remaining] => Reservation::Insufficient {
+            }),
+            [-1, remaining] => Reservation::Refused(StockRefusal::Insufficient {
                 remaining: *remaining,
-            },
+            }),
             [remaining, release_at_ms, max_per_buyer, price, partner_id] => {
                 Reservation::Reserved(StockFacts {
                     remaining: *remaining,
@@ -176,27 +173,22 @@ impl StockReservations {
     }
 
     /// What the reservation script would refuse, judged from a [`StockReservations::peek`] reply
-    /// with the script's checks in the script's order, or `None` when it might reserve (or the
-    /// counter is not loaded). Only the script takes units; this spares a sold-out drop's
-    /// attempts the round trip to it.
+    /// by the same rule, or `None` when it might reserve (or the counter is not loaded). Only
+    /// the script takes units; this spares a sold-out drop's attempts the round trip to it.
     pub fn refusal(
         peeked: &(Option<i64>, Option<i64>, Option<i64>),
         quantity: i32,
         now: DateTime<Utc>,
-    ) -> Option<Reservation> {
+    ) -> Option<StockRefusal> {
         let (Some(remaining), Some(release_at_ms), Some(max_per_buyer)) = *peeked else {
             return None;
         };
-        let quantity = i64::from(quantity);
-        if now.timestamp_millis() < release_at_ms {
-            Some(Reservation::NotOnSale)
-        } else if quantity > max_per_buyer {
-            Some(Reservation::OverLimit { max_per_buyer })
-        } else if remaining < quantity {
-            Some(Reservation::Insufficient { remaining })
-        } else {
-            None
-        }
+        let offer = Offer {
+            remaining,
+            release_at: DateTime::from_timestamp_millis(release_at_ms)?,
+            max_per_buyer,
+        };
+        offer.check_take(quantity, now).err()
     }
 
     /// Stores MySQL's view of a product unless another request loaded it first.
@@ -225,6 +217,16 @@ impl StockReservations {
             .invoke_async(&mut connection)
             .await?;
         Ok((left >= 0).then_some(left))
+    }
+
+    /// Gives units back after MySQL did not keep them (or returned them). Should Redis fail, the
+    /// counter is lower than MySQL's: it is forgotten instead, so the next checkout reloads it.
+    /// Never fails: the units are MySQL's either way.
+    pub async fn give_back(&self, product_id: i64, quantity: i32) {
+        if let Err(err) = self.release(product_id, quantity).await {
+            tracing::warn!(%err, product_id, "could not give units back to Redis; its counter is reloaded");
+            let _ = self.forget(product_id).await;
+        }
     }
 
     /// Compares the counter with MySQL's `mysql_remaining`; drops it when it differed by the same

@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, fmt};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::domain::FieldError;
+use crate::domain::{FieldError, cursor, payment::PaymentStatus};
 
 /// Items one checkout may hold: a drop is one or two pairs, not a warehouse order.
 pub const MAX_ITEMS: usize = 20;
@@ -53,6 +53,16 @@ impl OrderStatus {
         Self::ALL.into_iter().find(|status| status.as_str() == text)
     }
 
+    /// The payment's status once no order of it awaits payment any more because this order
+    /// became `self` without being paid (EXPIRED, CANCELLED or PAYMENT_FAILED).
+    pub fn unpaid_payment_status(self) -> PaymentStatus {
+        match self {
+            OrderStatus::Expired => PaymentStatus::Expired,
+            OrderStatus::PaymentFailed => PaymentStatus::Failed,
+            _ => PaymentStatus::Cancelled,
+        }
+    }
+
     /// The contract's status machine:
     /// `PENDING_PAYMENT → PAID → SHIPPED → CONFIRMED`,
     /// `PENDING_PAYMENT → EXPIRED | CANCELLED | PAYMENT_FAILED`, `PAID → CANCELLED` (refund).
@@ -78,9 +88,38 @@ impl OrderStatus {
     }
 }
 
+/// The column text, for `#[sqlx(try_from = "String")]` on rows.
+impl TryFrom<String> for OrderStatus {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Self::parse(&text).ok_or_else(|| format!("{text:?} is not an order status"))
+    }
+}
+
 impl fmt::Display for OrderStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Where the next page of an order history starts: before this order id (newest first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderCursor {
+    pub before_id: i64,
+}
+
+const CURSOR_TAG: &str = "o1";
+
+impl OrderCursor {
+    /// Opaque to clients: `o1:<id>` in the [`cursor`] format.
+    pub fn encode(&self) -> String {
+        cursor::encode(CURSOR_TAG, [self.before_id])
+    }
+
+    pub fn decode(text: &str) -> Option<Self> {
+        let [before_id] = cursor::decode(CURSOR_TAG, text)?;
+        Some(Self { before_id })
     }
 }
 
@@ -231,6 +270,22 @@ mod tests {
             assert_eq!(OrderStatus::parse(status.as_str()), Some(status));
         }
         assert_eq!(OrderStatus::parse("paid"), None);
+    }
+
+    #[test]
+    fn order_cursors_keep_their_wire_format() {
+        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
+        let cursor = OrderCursor { before_id: 42 };
+        assert_eq!(cursor.encode(), URL_SAFE_NO_PAD.encode("o1:42"));
+        assert_eq!(OrderCursor::decode(&cursor.encode()), Some(cursor));
+        for bad in ["o1:0", "o1:-1", "o1:x", "o1:1:2", "v1:1:2"] {
+            assert_eq!(
+                OrderCursor::decode(&URL_SAFE_NO_PAD.encode(bad)),
+                None,
+                "{bad}"
+            );
+        }
     }
 
     #[test]

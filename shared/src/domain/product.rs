@@ -1,10 +1,9 @@
 //! Catalogue rules: what a valid product is, and the opaque keyset cursor of the newest-first list.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::domain::FieldError;
+use crate::domain::{FieldError, cursor};
 
 pub const DEFAULT_PAGE_SIZE: u32 = 40;
 pub const MAX_PAGE_SIZE: u32 = 100;
@@ -25,29 +24,16 @@ pub struct Cursor {
     pub id: i64,
 }
 
-const CURSOR_VERSION: &str = "v1";
+const CURSOR_TAG: &str = "v1";
 
 impl Cursor {
-    /// Opaque to clients: base64url of `v1:<release_at micros>:<id>`.
+    /// Opaque to clients: `v1:<release_at micros>:<id>` in the [`cursor`] format.
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!(
-            "{CURSOR_VERSION}:{}:{}",
-            self.release_at.timestamp_micros(),
-            self.id
-        ))
+        cursor::encode(CURSOR_TAG, [self.release_at.timestamp_micros(), self.id])
     }
 
     pub fn decode(text: &str) -> Option<Self> {
-        let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(text).ok()?).ok()?;
-        let mut parts = raw.split(':');
-        if parts.next()? != CURSOR_VERSION {
-            return None;
-        }
-        let micros: i64 = parts.next()?.parse().ok()?;
-        let id: i64 = parts.next()?.parse().ok()?;
-        if parts.next().is_some() || id <= 0 {
-            return None;
-        }
+        let [micros, id] = cursor::decode(CURSOR_TAG, text)?;
         Some(Self {
             release_at: DateTime::from_timestamp_micros(micros)?,
             id,
@@ -93,10 +79,7 @@ pub fn parse_page(
         Some(text) => {
             let decoded = Cursor::decode(text);
             if decoded.is_none() {
-                errors.push(FieldError::new(
-                    "cursor",
-                    "is not a cursor this API returned",
-                ));
+                errors.push(cursor::invalid_cursor());
             }
             decoded
         }
@@ -184,6 +167,8 @@ pub fn validate_fields(
 
 #[cfg(test)]
 mod tests {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
     use super::*;
 
     fn fields(now: DateTime<Utc>) -> ProductFields {

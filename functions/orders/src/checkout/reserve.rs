@@ -1,0 +1,130 @@
+//! Our strategy: reserve in Redis, then write in MySQL; Redis trouble falls back to MySQL alone.
+//! How the reservations work is [`StockReservations`](shared::adapters::stock::StockReservations)'s
+//! story.
+
+use chrono::{DateTime, Utc};
+use shared::{
+    ApiError,
+    adapters::stock::{Reservation, StockFacts},
+    domain::{
+        order::{CheckoutItem, PricedItem},
+        stock::StockRefusal,
+    },
+};
+
+use super::{Attempt, Refusal, WriteError, Written, mysql_only::with_mysql_only, write::write};
+use crate::{Deps, store};
+
+pub(super) async fn with_reservations(
+    deps: &Deps,
+    attempt: &Attempt<'_>,
+) -> Result<Written, WriteError> {
+    let reserved = match reserve_all(deps, attempt).await {
+        Ok(reserved) => reserved,
+        Err(Reserve::Failed(err)) => return Err(err),
+        Err(Reserve::RedisDown(err)) => {
+            tracing::warn!(%err, "Redis unavailable; checkout through MySQL alone");
+            return with_mysql_only(deps, attempt).await;
+        }
+    };
+    let priced: Vec<PricedItem> = reserved
+        .iter()
+        .map(|(item, facts)| PricedItem {
+            product_id: item.product_id,
+            partner_id: facts.partner_id,
+            quantity: item.quantity,
+            unit_price: facts.price,
+        })
+        .collect();
+    let limits: Vec<i64> = reserved
+        .iter()
+        .map(|(_, facts)| facts.max_per_buyer)
+        .collect();
+
+    // Redis counted the units: it knows whether this sale took the last one.
+    let sold_out = reserved.iter().any(|(_, facts)| facts.remaining == 0);
+
+    let committed = write(deps, attempt, &priced, &limits)
+        .await
+        .map(|body| (body, sold_out));
+    if let Err(err) = &committed {
+        give_back(deps, &reserved).await;
+        if let WriteError::Refused(Refusal::Stock(StockRefusal::Insufficient { .. })) = err {
+            // Redis said yes where MySQL said no: its counters drifted; reload them next time.
+            for (item, _) in &reserved {
+                let _ = deps.reservations.forget(item.product_id).await;
+            }
+        }
+    }
+    committed
+}
+
+/// Why nothing was reserved.
+enum Reserve {
+    /// Answered as it is.
+    Failed(WriteError),
+    /// Redis could not be asked: MySQL alone decides.
+    RedisDown(redis::RedisError),
+}
+
+/// Takes every item's units in Redis, in product id order, or none of them.
+async fn reserve_all(
+    deps: &Deps,
+    attempt: &Attempt<'_>,
+) -> Result<Vec<(CheckoutItem, StockFacts)>, Reserve> {
+    let mut taken: Vec<(CheckoutItem, StockFacts)> = Vec::with_capacity(attempt.items.len());
+    for item in &attempt.items {
+        match reserve_one(deps, *item, attempt.now).await {
+            Ok(facts) => taken.push((*item, facts)),
+            Err(err) => {
+                give_back(deps, &taken).await;
+                return Err(err);
+            }
+        }
+    }
+    Ok(taken)
+}
+
+async fn reserve_one(
+    deps: &Deps,
+    item: CheckoutItem,
+    now: DateTime<Utc>,
+) -> Result<StockFacts, Reserve> {
+    let reservations = &deps.reservations;
+    let mut outcome = reservations
+        .reserve(item.product_id, item.quantity, now)
+        .await
+        .map_err(Reserve::RedisDown)?;
+    if outcome == Reservation::NotLoaded {
+        let facts = store::product_facts(&deps.platform.db, item.product_id)
+            .await
+            .map_err(|err| Reserve::Failed(err.into()))?
+            .ok_or(Reserve::Failed(WriteError::Refused(
+                Refusal::ProductNotFound,
+            )))?;
+        // Stored only if still absent, so a late loader never overwrites a counter in use.
+        reservations
+            .load(item.product_id, &facts.stock_facts())
+            .await
+            .map_err(Reserve::RedisDown)?;
+        outcome = reservations
+            .reserve(item.product_id, item.quantity, now)
+            .await
+            .map_err(Reserve::RedisDown)?;
+    }
+    match outcome {
+        Reservation::Reserved(facts) => Ok(facts),
+        Reservation::Refused(refusal) => Err(Reserve::Failed(WriteError::stock(refusal))),
+        Reservation::NotLoaded => Err(Reserve::Failed(WriteError::Failed(ApiError::internal(
+            "stock counter would not load",
+        )))),
+    }
+}
+
+async fn give_back(deps: &Deps, taken: &[(CheckoutItem, StockFacts)]) {
+    for (item, _) in taken {
+        deps.reservations
+            .give_back(item.product_id, item.quantity)
+            .await;
+    }
+}

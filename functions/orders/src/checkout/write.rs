@@ -1,0 +1,169 @@
+//! Writing a checkout in MySQL: one transaction for the payment with the idempotency key, the
+//! purchase limits, one order per partner with its lines, and the guarded stock updates.
+//!
+//! # The product row is locked last
+//!
+//! Every sale of a product queues on its row lock, held from the stock update to the end of the
+//! transaction. So the stock update comes last, after every other write, and the statement that
+//! makes it also ends the transaction inside MariaDB: the `sell_and_commit` procedure (several
+//! lines) commits, or rolls back when the units are not there, so the lock is held for one
+//! statement instead of round trips to us. A one-line checkout, a drop's, is the whole
+//! transaction in one round trip: the `sell_one_line` procedure ([`write_one_line`]).
+//!
+//! Every path locks in the same order (the buyer's key, the buyer's purchase rows, then products
+//! by ascending id), so two checkouts can wait on each other but never deadlock. Claiming the key
+//! first also makes a concurrent duplicate of a request wait for its commit and then replay its
+//! answer.
+
+use chrono::{DateTime, Utc};
+use shared::{
+    ApiError,
+    adapters::mysql::finish,
+    domain::order::{PricedItem, split_by_partner},
+    error::is_unique_violation,
+};
+use sqlx::{MySql, Transaction};
+
+use super::{Attempt, CheckoutLine, WriteError, answer, pending_order};
+use crate::{Deps, store};
+
+/// Writes the checkout in MySQL and returns its answer: a one-line checkout in one round trip
+/// ([`write_one_line`]), any other in a transaction of several statements ([`write_checkout`]).
+pub(super) async fn write(
+    deps: &Deps,
+    attempt: &Attempt<'_>,
+    priced: &[PricedItem],
+    limits: &[i64],
+) -> Result<Vec<u8>, WriteError> {
+    if let ([item], [limit]) = (priced, limits) {
+        return write_one_line(deps, attempt, item, *limit).await;
+    }
+    let mut tx = deps.platform.db.begin().await.map_err(WriteError::from)?;
+    let result = write_checkout(&mut tx, deps, attempt, priced, limits).await;
+    finish(tx, result).await
+}
+
+/// The same rows, locks and lock order as [`write_checkout`] for one line, written by the
+/// `sell_one_line` procedure in one round trip. The answer is not stored: a replay rebuilds it
+/// from the rows ([`replay`](super::replay)).
+async fn write_one_line(
+    deps: &Deps,
+    attempt: &Attempt<'_>,
+    item: &PricedItem,
+    limit: i64,
+) -> Result<Vec<u8>, WriteError> {
+    let draft = PaymentDraft::new(deps, attempt);
+    let amount = i64::from(item.quantity) * item.unit_price;
+    let sale = store::OneLineSale {
+        payment: &draft.row(attempt, amount),
+        item,
+        max_per_buyer: limit,
+    };
+    match store::sell_one_line(&deps.platform.db, &sale).await {
+        Ok(store::OneLineSold::Sold { order_id, .. }) => {
+            let order = pending_order(order_id, item.partner_id, amount, vec![item.into()]);
+            Ok(answer(&draft.id, amount, draft.expires_at, vec![order]))
+        }
+        Ok(store::OneLineSold::OverLimit) => Err(over_limit(limit)),
+        Ok(store::OneLineSold::Short { left }) => Err(WriteError::out_of_stock(left.into())),
+        Err(err) if is_unique_violation(&err) => Err(WriteError::KeyTaken),
+        Err(err) => Err(WriteError::from(err)),
+    }
+}
+
+/// What a checkout's payment row is made of besides its amount: the PortOne paymentId, the
+/// request's fingerprint stored with the idempotency key, and when the unpaid orders expire.
+struct PaymentDraft {
+    id: String,
+    request_hash: String,
+    expires_at: DateTime<Utc>,
+}
+
+impl PaymentDraft {
+    fn new(deps: &Deps, attempt: &Attempt<'_>) -> Self {
+        Self {
+            id: format!("pay_{}", uuid::Uuid::now_v7().simple()),
+            request_hash: attempt.fingerprint(),
+            expires_at: attempt.now
+                + chrono::Duration::from_std(deps.platform.config.orders.payment_timeout)
+                    .unwrap_or_else(|_| chrono::Duration::minutes(10)),
+        }
+    }
+
+    /// The row, which claims the buyer's idempotency key.
+    fn row<'a>(&'a self, attempt: &'a Attempt<'_>, amount: i64) -> store::NewPayment<'a> {
+        store::NewPayment {
+            id: &self.id,
+            buyer_id: attempt.buyer_id,
+            amount,
+            idempotency_key: attempt.key,
+            request_hash: &self.request_hash,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+/// One transaction of several lines, in the lock order above, ended by the last stock update
+/// (`sell_and_commit`), which also stores the answer. Returns the answer's bytes.
+async fn write_checkout(
+    tx: &mut Transaction<'static, MySql>,
+    deps: &Deps,
+    attempt: &Attempt<'_>,
+    priced: &[PricedItem],
+    limits: &[i64],
+) -> Result<Vec<u8>, WriteError> {
+    let draft = PaymentDraft::new(deps, attempt);
+    let (payment_id, expires_at) = (draft.id.as_str(), draft.expires_at);
+    let partner_orders = split_by_partner(priced);
+    let amount: i64 = partner_orders.iter().map(|order| order.amount).sum();
+    match store::insert_payment(tx, &draft.row(attempt, amount)).await {
+        Ok(()) => {}
+        Err(err) if is_unique_violation(&err) => return Err(WriteError::KeyTaken),
+        Err(err) => return Err(WriteError::from(err)),
+    }
+    for (item, limit) in priced.iter().zip(limits) {
+        let holding =
+            store::add_to_purchases(tx, attempt.buyer_id, item.product_id, item.quantity).await?;
+        if i64::from(holding) > *limit {
+            return Err(over_limit(*limit));
+        }
+    }
+    let mut orders = Vec::with_capacity(partner_orders.len());
+    for order in &partner_orders {
+        let id = store::insert_order(
+            tx,
+            payment_id,
+            attempt.buyer_id,
+            order.partner_id,
+            order.amount,
+            expires_at,
+            &order.items,
+        )
+        .await?;
+        let lines = order.items.iter().map(CheckoutLine::from).collect();
+        orders.push(pending_order(id, order.partner_id, order.amount, lines));
+    }
+    let body = answer(payment_id, amount, expires_at, orders);
+    // `priced` is in ascending product id, the order every path locks products in. The last
+    // update ends the transaction in the same round trip.
+    let Some((last, earlier)) = priced.split_last() else {
+        return Err(WriteError::Failed(ApiError::internal(
+            "a checkout without items",
+        )));
+    };
+    for item in earlier {
+        if !store::take_stock(tx, item.product_id, item.quantity).await? {
+            let left = store::stock_left(tx, &[item.product_id]).await?;
+            let remaining = left.first().map_or(0, |(_, left)| i64::from(*left));
+            return Err(WriteError::out_of_stock(remaining));
+        }
+    }
+    match store::sell_and_commit(tx, payment_id, &body, last.product_id, last.quantity).await? {
+        store::Sold::Committed { .. } => Ok(body),
+        store::Sold::RolledBack { left } => Err(WriteError::out_of_stock(left.into())),
+    }
+}
+
+fn over_limit(max_per_buyer: i64) -> WriteError {
+    WriteError::stock(shared::domain::stock::StockRefusal::OverLimit { max_per_buyer })
+}

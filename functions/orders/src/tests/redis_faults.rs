@@ -1,0 +1,194 @@
+//! Redis forgetting, down, or restarting mid-drop: MySQL keeps every sale exact.
+
+use super::*;
+
+#[tokio::test]
+async fn checkouts_and_replays_survive_redis_forgetting_its_scripts() {
+    let app = App::new().await;
+    let (partner, _) = app.ctx.user(Role::Partner).await;
+    let (_, buyer) = app.ctx.user(Role::Buyer).await;
+    let product = app.product(partner, 1, 1).await;
+    let forget_scripts = || async {
+        let mut connection = app.ctx.platform.redis.connection().await.unwrap();
+        let () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+    };
+
+    forget_scripts().await;
+    let first = app.checkout(&buyer, "checkout-0001", one(product)).await;
+    assert_eq!(first.status(), 201);
+    forget_scripts().await;
+    let replay = app.checkout(&buyer, "checkout-0001", one(product)).await;
+    assert_eq!(replay.status(), 201);
+    assert_eq!(body_json(&replay), body_json(&first));
+    let (_, other) = app.ctx.user(Role::Buyer).await;
+    forget_scripts().await;
+    assert_eq!(
+        problem_code(&app.checkout(&other, "checkout-0001", one(product)).await),
+        "SOLD_OUT"
+    );
+}
+
+#[tokio::test]
+async fn with_redis_down_checkout_goes_through_mysql_exactly() {
+    let app = App::new().await;
+    let (partner, _) = app.ctx.user(Role::Partner).await;
+    let product = app.product(partner, 3, 1).await;
+    let dead = RedisStore::with_prefix("redis://127.0.0.1:1", &app.ctx.redis_prefix).unwrap();
+    let platform = Platform::from_parts(
+        (*app.ctx.platform.config).clone(),
+        app.ctx.platform.db.clone(),
+        dead,
+    );
+    let deps = Deps::new(&platform);
+    let mut created = 0;
+    for n in 0..5 {
+        let (_, token) = app.ctx.user(Role::Buyer).await;
+        let response = handle(
+            &deps,
+            ApiRequest::new("POST /orders")
+                .bearer(&token)
+                .header("idempotency-key", &format!("offline-{n:04}"))
+                .json(&json!({"items": one(product)}))
+                .build(),
+        )
+        .await;
+        if response.status() == 201 {
+            created += 1;
+        } else {
+            assert_eq!(problem_code(&response), "SOLD_OUT");
+        }
+    }
+    assert_eq!(created, 3);
+    assert_exactly_sold(&app, product, 3).await;
+}
+
+/// A Redis of the test's own, on a free port, that can be stopped and restarted (empty).
+struct PrivateRedis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut redis = Self { port, child: None };
+        redis.restart();
+        redis
+    }
+
+    fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("private redis-server did not start");
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_mid_drop_sells_neither_more_nor_less() {
+    let app = App::new().await;
+    let (partner, _) = app.ctx.user(Role::Partner).await;
+    let product = app.product(partner, 100, 1).await;
+    let mut redis = PrivateRedis::start();
+    let store = RedisStore::with_prefix(&redis.url(), "drop:").unwrap();
+    let platform = Platform::from_parts(
+        (*app.ctx.platform.config).clone(),
+        app.ctx.platform.db.clone(),
+        store,
+    );
+    let deps = Deps::new(&platform);
+    let tokens = buyers(&app, 600).await;
+    let attempt = |n: usize| {
+        handle(
+            &deps,
+            ApiRequest::new("POST /orders")
+                .bearer(&tokens[n])
+                .header("idempotency-key", &format!("restart-{n:06}"))
+                .json(&json!({"items": one(product)}))
+                .build(),
+        )
+    };
+
+    let before = futures::future::join_all((0..40).map(attempt)).await;
+    redis.stop();
+    let during = futures::future::join_all((40..120).map(attempt)).await;
+    redis.restart();
+    // Once the connection is re-established and the window in which a failed Redis is left
+    // alone has passed, requests use Redis again.
+    wait_until_redis_answers(&platform).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let after = futures::future::join_all((120..600).map(attempt)).await;
+
+    let created = before
+        .iter()
+        .chain(&during)
+        .chain(&after)
+        .filter(|r| r.status() == 201)
+        .count();
+    assert_eq!(created, 100);
+    assert!(
+        during.iter().filter(|r| r.status() == 201).count() > 0,
+        "sold while Redis was down"
+    );
+    assert_exactly_sold(&app, product, 100).await;
+    // The restarted Redis was rebuilt from MySQL before it was trusted.
+    assert_eq!(deps.reservations.remaining(product).await.unwrap(), Some(0));
+}
+
+async fn wait_until_redis_answers(platform: &Platform) {
+    for _ in 0..100 {
+        if let Ok(mut connection) = platform.redis.connection().await
+            && redis::cmd("PING")
+                .query_async::<String>(&mut connection)
+                .await
+                .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the restarted Redis never answered");
+}

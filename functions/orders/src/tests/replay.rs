@@ -1,0 +1,97 @@
+//! Idempotency: the same key replays the first answer, whatever Redis remembers.
+
+use super::*;
+
+#[tokio::test]
+async fn of_many_requests_finding_a_set_lost_one_claims_its_reload() {
+    let app = App::new().await;
+    let mut racing = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let redis = app.ctx.platform.redis.clone();
+        racing.spawn(async move {
+            redis
+                .claim("ck:loading", Duration::from_secs(10))
+                .await
+                .unwrap()
+        });
+    }
+    let claimed = racing.join_all().await;
+    assert_eq!(claimed.iter().filter(|claimed| **claimed).count(), 1);
+}
+
+#[tokio::test]
+async fn the_same_key_replays_the_first_answer() {
+    let app = App::new().await;
+    let (partner, _) = app.ctx.user(Role::Partner).await;
+    let (_, buyer) = app.ctx.user(Role::Buyer).await;
+    let product = app.product(partner, 1, 1).await;
+    let first = app.checkout(&buyer, "checkout-0001", one(product)).await;
+    assert_eq!(first.status(), 201);
+    // Even after the product sold out, the retry gets the original answer.
+    let replay = app.checkout(&buyer, "checkout-0001", one(product)).await;
+    assert_eq!(replay.status(), 201);
+    // A one-line checkout's answer is rebuilt from its rows, byte for byte.
+    assert_eq!(replay.body().as_ref(), first.body().as_ref());
+    // Even once the order has moved on, the replay is the first answer.
+    let order = body_json(&first)["orders"][0]["id"].as_i64().unwrap();
+    app.set_status(order, "PAID").await;
+    let later = app.checkout(&buyer, "checkout-0001", one(product)).await;
+    assert_eq!(later.body().as_ref(), first.body().as_ref());
+    let other_body = app
+        .checkout(
+            &buyer,
+            "checkout-0001",
+            json!([{"product_id": product, "quantity": 2}]),
+        )
+        .await;
+    assert_eq!(other_body.status(), 422);
+    // Keys belong to buyers: another buyer's identical key is a new checkout (sold out here).
+    let (_, other) = app.ctx.user(Role::Buyer).await;
+    assert_eq!(
+        problem_code(&app.checkout(&other, "checkout-0001", one(product)).await),
+        "SOLD_OUT"
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM payments").await, 1);
+}
+
+#[tokio::test]
+async fn a_replay_is_recognised_after_redis_lost_everything() {
+    let app = App::new().await;
+    let (partner, _) = app.ctx.user(Role::Partner).await;
+    let (_, buyer) = app.ctx.user(Role::Buyer).await;
+    let product = app.product(partner, 1, 1).await;
+    let first = app.checkout(&buyer, "checkout-0001", one(product)).await;
+    flush_prefix(&app).await;
+    let replay = app.checkout(&buyer, "checkout-0001", one(product)).await;
+    assert_eq!(replay.status(), 201);
+    assert_eq!(body_json(&replay), body_json(&first));
+    assert_eq!(app.stock_in_mysql(product).await, 0);
+}
+
+#[tokio::test]
+async fn concurrent_retries_with_one_key_make_one_checkout() {
+    let app = App::new().await;
+    let (partner, _) = app.ctx.user(Role::Partner).await;
+    let (_, buyer) = app.ctx.user(Role::Buyer).await;
+    let product = app.product(partner, 10, 5).await;
+    let responses = futures::future::join_all(
+        (0..8).map(|_| app.checkout(&buyer, "checkout-0001", one(product))),
+    )
+    .await;
+    let bodies: HashSet<String> = responses
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status(), 201, "{:?}", body_json(r));
+            body_json(r).to_string()
+        })
+        .collect();
+    assert_eq!(bodies.len(), 1, "every retry got the same answer");
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM orders").await, 1);
+    assert_eq!(
+        (
+            app.stock_in_mysql(product).await,
+            app.stock_in_redis(product).await
+        ),
+        (9, Some(9))
+    );
+}

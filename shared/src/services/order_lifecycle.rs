@@ -1,0 +1,104 @@
+//! Transitions that give units back: cancel, expiry and payment failure. Each is a guarded
+//! `PENDING_PAYMENT → …` update; only the request (or sweeper) whose update wins returns the
+//! units, in the same transaction, so two overlapping sweepers return them exactly once.
+
+use chrono::{DateTime, Utc};
+use sqlx::{MySql, MySqlPool, Transaction};
+
+use crate::{
+    Platform,
+    adapters::{
+        mysql::finish,
+        orders::{self, Order},
+        redis::ProductPageCache,
+        stock::StockReservations,
+    },
+    domain::order::OrderStatus,
+    services::catalogue::evict_page_one,
+};
+
+/// The stock-returning transitions, for any function that ends unpaid orders.
+#[derive(Debug, Clone)]
+pub struct OrderLifecycle {
+    db: MySqlPool,
+    reservations: StockReservations,
+    page_cache: ProductPageCache,
+}
+
+impl OrderLifecycle {
+    pub fn new(
+        db: MySqlPool,
+        reservations: StockReservations,
+        page_cache: ProductPageCache,
+    ) -> Self {
+        Self {
+            db,
+            reservations,
+            page_cache,
+        }
+    }
+
+    /// With the platform's own stores.
+    pub fn of(platform: &Platform) -> Self {
+        let redis = platform.redis.clone();
+        Self::new(
+            platform.db.clone(),
+            StockReservations::new(redis.clone()),
+            ProductPageCache::new(redis, platform.config.products.list_cache_ttl),
+        )
+    }
+
+    /// Moves an unpaid order to `to` (EXPIRED, CANCELLED or PAYMENT_FAILED) and returns its units
+    /// to MySQL, then Redis. False when the order was no longer awaiting payment.
+    pub async fn release(
+        &self,
+        order: &Order,
+        to: OrderStatus,
+        now: DateTime<Utc>,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.db.begin().await?;
+        let result = release_in(&mut tx, order, to, now).await;
+        let won = finish(tx, result).await?;
+        if won {
+            for item in &order.items {
+                self.reservations
+                    .give_back(item.product_id, item.quantity)
+                    .await;
+            }
+            // The product may have been sold out until now.
+            evict_page_one(&self.page_cache).await;
+        }
+        Ok(won)
+    }
+
+    /// Expires unpaid orders whose time ran out, `batch` at a time; returns how many it expired.
+    pub async fn expire_due(&self, now: DateTime<Utc>, batch: i64) -> Result<u64, sqlx::Error> {
+        let mut expired = 0;
+        loop {
+            let due = orders::expired_unpaid(&self.db, now, batch).await?;
+            let found = due.len();
+            for order in &due {
+                if self.release(order, OrderStatus::Expired, now).await? {
+                    expired += 1;
+                }
+            }
+            if i64::try_from(found).unwrap_or(i64::MAX) < batch {
+                return Ok(expired);
+            }
+        }
+    }
+}
+
+async fn release_in(
+    tx: &mut Transaction<'static, MySql>,
+    order: &Order,
+    to: OrderStatus,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    if !orders::transition(tx, order.id, OrderStatus::PendingPayment, to, now).await? {
+        return Ok(false);
+    }
+    orders::return_stock(tx, order).await?;
+    orders::close_payment_if_settled(tx, &order.payment_id, to.unpaid_payment_status()).await?;
+    Ok(true)
+}
