@@ -57,64 +57,109 @@ pub async fn product_facts(db: &MySqlPool, id: i64) -> Result<Option<ProductFact
         .await
 }
 
-/// The guarded decrement: never below zero. False when fewer units are left than asked for.
-pub async fn take_stock(
-    tx: &mut Transaction<'static, MySql>,
-    product_id: i64,
-    quantity: i32,
-) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query(
-        "UPDATE products SET stock_remaining = stock_remaining - ? \
-         WHERE id = ? AND stock_remaining >= ?",
-    )
-    .bind(quantity)
-    .bind(product_id)
-    .bind(quantity)
-    .execute(&mut **tx)
-    .await?;
-    Ok(result.rows_affected() == 1)
+/// Why the product row, locked, refused a line (the `take_units_checked` procedure: the row
+/// decides the release time, the purchase limit, the units and the price, whatever the checkout
+/// believed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowRefusal {
+    /// Before the row's release time.
+    NotOnSale,
+    /// The buyer would hold more than the row's `max_per_buyer`.
+    OverLimit { max_per_buyer: i32 },
+    /// Fewer units left than asked for (`left`; 0 when the product is gone).
+    Short { left: i32 },
+    /// The row's price is not the one the checkout charged.
+    PriceChanged { price: i64 },
 }
 
-/// What the last stock update of a checkout did; the transaction has ended either way.
+/// What `take_units_checked` did with a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sold {
-    /// The units were taken and the transaction committed; `left` units remain.
-    Committed { left: i32 },
-    /// Fewer units than asked for (`left`, as the transaction saw them; 0 when the product is
-    /// gone); the transaction rolled back.
-    RolledBack { left: i32 },
+pub enum Taken {
+    /// The units were taken; `left` remain.
+    Sold {
+        left: i32,
+    },
+    Refused(RowRefusal),
+}
+
+/// The procedures' answer about a line: outcome, units left, the row's limit and price.
+type TakenRow = (Option<String>, Option<i32>, Option<i32>, Option<i64>);
+
+fn taken((outcome, left, max_per_buyer, price): TakenRow) -> Result<Taken, sqlx::Error> {
+    let left = left.unwrap_or(0);
+    Ok(match (outcome.as_deref(), max_per_buyer, price) {
+        (Some("SOLD"), ..) => Taken::Sold { left },
+        (Some("SHORT"), ..) => Taken::Refused(RowRefusal::Short { left }),
+        (Some("NOT_ON_SALE"), ..) => Taken::Refused(RowRefusal::NotOnSale),
+        (Some("PURCHASE_LIMIT"), Some(max_per_buyer), _) => {
+            Taken::Refused(RowRefusal::OverLimit { max_per_buyer })
+        }
+        (Some("PRICE_CHANGED"), _, Some(price)) => {
+            Taken::Refused(RowRefusal::PriceChanged { price })
+        }
+        (other, ..) => {
+            return Err(sqlx::Error::Protocol(format!(
+                "a sale's procedure answered {other:?}"
+            )));
+        }
+    })
+}
+
+/// A line of a checkout as MySQL checks it: the units asked for at the price charged, at the
+/// checkout's time, with what the buyer holds of the product once this line counts.
+#[derive(Debug, Clone, Copy)]
+pub struct LineToTake<'a> {
+    pub item: &'a PricedItem,
+    pub now: DateTime<Utc>,
+    pub holding: i32,
+}
+
+/// Takes a line's units if the locked product row agrees (the `take_units` procedure); the row
+/// stays locked to the end of the transaction, which this leaves open either way.
+pub async fn take_units(
+    tx: &mut Transaction<'static, MySql>,
+    line: LineToTake<'_>,
+) -> Result<Taken, sqlx::Error> {
+    let row: TakenRow = sqlx::query_as("CALL take_units(?, ?, ?, ?, ?)")
+        .bind(line.item.product_id)
+        .bind(line.item.quantity)
+        .bind(line.item.unit_price)
+        .bind(line.now)
+        .bind(line.holding)
+        .fetch_one(&mut **tx)
+        .await?;
+    taken(row)
 }
 
 /// The end of a sale in one round trip (the `sell_and_commit` procedure): stores the checkout's
-/// answer on its payment, makes the guarded decrement of [`take_stock`], and ends the transaction
-/// (why: `checkout::write`, "The product row is locked last").
+/// answer on its payment, takes the line's units as [`take_units`] does, and ends the
+/// transaction: COMMIT when they were taken, ROLLBACK otherwise (why: `checkout::write`, "The
+/// product row is locked last").
 pub async fn sell_and_commit(
     tx: &mut Transaction<'static, MySql>,
     payment_id: &str,
     answer: &[u8],
-    product_id: i64,
-    quantity: i32,
-) -> Result<Sold, sqlx::Error> {
-    let (taken, left): (i32, Option<i32>) = sqlx::query_as("CALL sell_and_commit(?, ?, ?, ?)")
+    line: LineToTake<'_>,
+) -> Result<Taken, sqlx::Error> {
+    let row: TakenRow = sqlx::query_as("CALL sell_and_commit(?, ?, ?, ?, ?, ?, ?)")
         .bind(payment_id)
         .bind(String::from_utf8_lossy(answer).as_ref())
-        .bind(product_id)
-        .bind(quantity)
+        .bind(line.item.product_id)
+        .bind(line.item.quantity)
+        .bind(line.item.unit_price)
+        .bind(line.now)
+        .bind(line.holding)
         .fetch_one(&mut **tx)
         .await?;
-    let left = left.unwrap_or(0);
-    Ok(if taken == 1 {
-        Sold::Committed { left }
-    } else {
-        Sold::RolledBack { left }
-    })
+    taken(row)
 }
 
 /// A one-line checkout to write with [`sell_one_line`].
 pub struct OneLineSale<'a> {
     pub payment: &'a NewPayment<'a>,
     pub item: &'a PricedItem,
-    pub max_per_buyer: i64,
+    /// The checkout's time, which the row's release time is compared with.
+    pub now: DateTime<Utc>,
 }
 
 /// What [`sell_one_line`] did; its transaction has ended either way.
@@ -122,21 +167,29 @@ pub struct OneLineSale<'a> {
 pub enum OneLineSold {
     /// Committed: the order's id, and the units left after it.
     Sold { order_id: i64, left: i32 },
-    /// Rolled back: the buyer would hold more than the product's limit.
-    OverLimit,
-    /// Rolled back: fewer units left than asked for (`left`; 0 when the product is gone).
-    Short { left: i32 },
+    /// Rolled back: the product row refused the line.
+    Refused(RowRefusal),
 }
 
+/// `sell_one_line`'s answer: a [`TakenRow`] with the order's id after the outcome.
+type OneLineRow = (
+    Option<String>,
+    Option<i64>,
+    Option<i32>,
+    Option<i32>,
+    Option<i64>,
+);
+
 /// The whole transaction of a one-line checkout in one round trip (the `sell_one_line`
-/// procedure): payment with the idempotency key, purchase count, order, line, guarded stock
-/// update, COMMIT or ROLLBACK. A taken key is a unique violation, as from [`insert_payment`].
+/// procedure): payment with the idempotency key, purchase count, order, line, the units taken
+/// if the locked product row agrees, COMMIT or ROLLBACK. A taken key is a unique violation, as
+/// from [`insert_payment`].
 pub async fn sell_one_line(
     db: &MySqlPool,
     sale: &OneLineSale<'_>,
 ) -> Result<OneLineSold, sqlx::Error> {
     let payment = sale.payment;
-    let (outcome, order_id, left): (Option<String>, Option<i64>, Option<i32>) =
+    let (outcome, order_id, left, max_per_buyer, price): OneLineRow =
         sqlx::query_as("CALL sell_one_line(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(payment.id)
             .bind(payment.buyer_id)
@@ -147,17 +200,15 @@ pub async fn sell_one_line(
             .bind(sale.item.product_id)
             .bind(sale.item.quantity)
             .bind(sale.item.unit_price)
-            .bind(sale.max_per_buyer)
+            .bind(sale.now)
             .fetch_one(db)
             .await?;
-    let left = left.unwrap_or(0);
-    match (outcome.as_deref(), order_id) {
-        (Some("SOLD"), Some(order_id)) => Ok(OneLineSold::Sold { order_id, left }),
-        (Some("PURCHASE_LIMIT"), _) => Ok(OneLineSold::OverLimit),
-        (Some("SHORT"), _) => Ok(OneLineSold::Short { left }),
-        other => Err(sqlx::Error::Protocol(format!(
-            "sell_one_line answered {other:?}"
-        ))),
+    match (taken((outcome, left, max_per_buyer, price))?, order_id) {
+        (Taken::Sold { left }, Some(order_id)) => Ok(OneLineSold::Sold { order_id, left }),
+        (Taken::Refused(refusal), _) => Ok(OneLineSold::Refused(refusal)),
+        (Taken::Sold { .. }, None) => Err(sqlx::Error::Protocol(
+            "sell_one_line sold without an order".to_owned(),
+        )),
     }
 }
 

@@ -24,6 +24,7 @@ mod limits;
 mod races;
 mod redis_faults;
 mod replay;
+mod stale_facts;
 mod writes;
 
 struct App {

@@ -8,9 +8,10 @@
 //! the units in a single round trip, so thousands of buyers racing for one product are answered
 //! in memory, and once a product is sold out nobody reaches MySQL for it again.
 //!
-//! MySQL stays the authority: every reservation is followed by a guarded
-//! `UPDATE … WHERE stock_remaining >= ?` in the order's transaction, and a failure anywhere after
-//! the reservation gives the units back. Redis keeps nothing on disk in our deployments: a missing
+//! MySQL stays the authority: every reservation is followed, in the order's transaction, by a
+//! guarded `UPDATE … WHERE stock_remaining >= ?` under the product row's lock, where the row also
+//! decides the price, the release time and the limit (the facts here only pre-filter), and a
+//! failure anywhere after the reservation gives the units back. Redis keeps nothing on disk in our deployments: a missing
 //! hash means "not loaded", and the checkout loads it from MySQL (`HSET` only if still absent)
 //! before trusting it.
 //!

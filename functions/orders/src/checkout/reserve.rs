@@ -6,10 +6,7 @@ use chrono::{DateTime, Utc};
 use shared::{
     ApiError,
     adapters::stock::{Reservation, StockFacts},
-    domain::{
-        order::{CheckoutItem, PricedItem},
-        stock::StockRefusal,
-    },
+    domain::order::{CheckoutItem, PricedItem},
 };
 
 use super::{Attempt, Refusal, WriteError, Written, mysql_only::with_mysql_only, write::write};
@@ -47,14 +44,10 @@ pub(super) async fn with_reservations(
     let committed = write(deps, attempt, &priced, &limits)
         .await
         .map(|body| (body, sold_out));
-    if let Err(err) = &committed {
+    // Nothing kept: the units go back. Where MySQL's row disagreed with Redis (its units, or a
+    // fact), the caller also drops that product's counter, which is then reloaded.
+    if committed.is_err() {
         give_back(deps, &reserved).await;
-        if let WriteError::Refused(Refusal::Stock(StockRefusal::Insufficient { .. })) = err {
-            // Redis said yes where MySQL said no: its counters drifted; reload them next time.
-            for (item, _) in &reserved {
-                let _ = deps.reservations.forget(item.product_id).await;
-            }
-        }
     }
     committed
 }
