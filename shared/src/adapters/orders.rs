@@ -88,7 +88,13 @@ pub async fn transition(
         }
         OrderStatus::PendingPayment => "",
     };
-    let sql = format!("UPDATE orders SET status = ?{stamp} WHERE id = ? AND status = ?");
+    // By the primary key, which locks this one row. Left to choose, the optimizer may walk
+    // idx_orders_sweeper's range of the status (it does on small tables) and lock every order in
+    // it, and the gap after: a checkout inserting its PENDING_PAYMENT order would then wait for
+    // this transaction while holding a row it needs, a deadlock.
+    let sql = format!(
+        "UPDATE orders FORCE INDEX (PRIMARY) SET status = ?{stamp} WHERE id = ? AND status = ?"
+    );
     let mut query = sqlx::query(&sql).bind(to.as_str());
     if !stamp.is_empty() {
         query = query.bind(at);
@@ -133,9 +139,11 @@ pub async fn close_payment_if_settled(
     payment_id: &str,
     status: PaymentStatus,
 ) -> Result<(), sqlx::Error> {
+    // The subquery reads (and, in an UPDATE, locks) the payment's own orders only: through the
+    // status index it would lock every unpaid order and the gap after them (see `transition`).
     sqlx::query(
         "UPDATE payments SET status = ? WHERE id = ? AND status = ? AND NOT EXISTS \
-         (SELECT 1 FROM orders WHERE payment_id = ? AND status = ?)",
+         (SELECT 1 FROM orders FORCE INDEX (idx_orders_payment) WHERE payment_id = ? AND status = ?)",
     )
     .bind(status.as_str())
     .bind(payment_id)
