@@ -101,6 +101,16 @@ enum Refusal {
         product_id: i64,
         price: i64,
     },
+    /// The buyer holds as many unpaid orders as one may (`max`), or this checkout's would be
+    /// more.
+    TooManyUnpaidOrders {
+        max: u32,
+    },
+    /// The buyer gave up an order of the product within the cooldown; `wait_secs` are left.
+    RebuyCooldown {
+        product_id: i64,
+        wait_secs: i64,
+    },
 }
 
 impl From<Refusal> for ApiError {
@@ -126,6 +136,22 @@ impl From<Refusal> for ApiError {
             Refusal::LockTimeout => ApiError::conflict(
                 ProblemCode::LockTimeout,
                 "too many buyers at once; please retry",
+            ),
+            Refusal::TooManyUnpaidOrders { max } => ApiError::conflict(
+                ProblemCode::TooManyUnpaidOrders,
+                format!(
+                    "a buyer may hold at most {max} unpaid orders at once; pay or cancel one first"
+                ),
+            ),
+            Refusal::RebuyCooldown {
+                product_id,
+                wait_secs,
+            } => ApiError::conflict(
+                ProblemCode::RebuyCooldown,
+                format!(
+                    "an order of product {product_id} was recently cancelled or left to expire; \
+                     it can be bought again in {wait_secs} s"
+                ),
             ),
             Refusal::PriceChanged { product_id, price } => ApiError::conflict(
                 ProblemCode::PriceChanged,
@@ -194,7 +220,7 @@ impl Attempt<'_> {
     responses((status = 201, body = CheckoutResponse),
         (status = 400, description = "IDEMPOTENCY_KEY_REQUIRED", body = shared::error::Problem),
         (status = 404, description = "PRODUCT_NOT_FOUND", body = shared::error::Problem),
-        (status = 409, description = "SOLD_OUT, INSUFFICIENT_STOCK, PURCHASE_LIMIT, NOT_ON_SALE or PRICE_CHANGED", body = shared::error::Problem),
+        (status = 409, description = "SOLD_OUT, INSUFFICIENT_STOCK, PURCHASE_LIMIT, NOT_ON_SALE, PRICE_CHANGED, TOO_MANY_UNPAID_ORDERS or REBUY_COOLDOWN", body = shared::error::Problem),
         (status = 422, description = "VALIDATION, or IDEMPOTENCY_KEY_REUSED with another body", body = shared::error::Problem),
         (status = 429, description = "RATE_LIMITED", body = shared::error::Problem)))]
 pub(crate) async fn checkout(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {

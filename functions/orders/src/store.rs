@@ -10,7 +10,6 @@ use shared::{
     },
     domain::{
         order::{OrderStatus, PricedItem},
-        payment::PaymentStatus,
         stock::Offer,
     },
 };
@@ -154,12 +153,32 @@ pub async fn sell_and_commit(
     taken(row)
 }
 
+/// The limits on hoarding a checkout is written under (`MAX_UNPAID_ORDERS_PER_BUYER`,
+/// `REBUY_COOLDOWN_SECONDS`).
+#[derive(Debug, Clone, Copy)]
+pub struct HoardingLimits {
+    pub max_unpaid_orders: u32,
+    pub rebuy_cooldown_secs: u64,
+}
+
+impl HoardingLimits {
+    fn max_unpaid(self) -> i64 {
+        i64::from(self.max_unpaid_orders)
+    }
+
+    fn cooldown_secs(self) -> i64 {
+        i64::try_from(self.rebuy_cooldown_secs).unwrap_or(i64::MAX)
+    }
+}
+
 /// A one-line checkout to write with [`sell_one_line`].
 pub struct OneLineSale<'a> {
     pub payment: &'a NewPayment<'a>,
     pub item: &'a PricedItem,
-    /// The checkout's time, which the row's release time is compared with.
+    /// The checkout's time, which the row's release time and the buyer's orders are compared
+    /// with.
     pub now: DateTime<Utc>,
+    pub limits: HoardingLimits,
 }
 
 /// What [`sell_one_line`] did; its transaction has ended either way.
@@ -167,30 +186,37 @@ pub struct OneLineSale<'a> {
 pub enum OneLineSold {
     /// Committed: the order's id, and the units left after it.
     Sold { order_id: i64, left: i32 },
+    /// Rolled back: the buyer holds as many unpaid orders as allowed.
+    TooManyUnpaid,
+    /// Rolled back: the buyer gave up an order of the product less than the cooldown ago, and
+    /// may buy it again in `wait_secs`.
+    RebuyCooldown { wait_secs: i64 },
     /// Rolled back: the product row refused the line.
     Refused(RowRefusal),
 }
 
-/// `sell_one_line`'s answer: a [`TakenRow`] with the order's id after the outcome.
+/// `sell_one_line`'s answer: outcome, order id, units left, the row's limit and price, and the
+/// seconds to wait on a cooldown.
 type OneLineRow = (
     Option<String>,
     Option<i64>,
     Option<i32>,
     Option<i32>,
     Option<i64>,
+    Option<i64>,
 );
 
 /// The whole transaction of a one-line checkout in one round trip (the `sell_one_line`
-/// procedure): payment with the idempotency key, purchase count, order, line, the units taken
-/// if the locked product row agrees, COMMIT or ROLLBACK. A taken key is a unique violation, as
-/// from [`insert_payment`].
+/// procedure): the buyer's row locked and unpaid orders counted, payment with the idempotency
+/// key, purchase count and cooldown, order, line, the units taken if the locked product row
+/// agrees, COMMIT or ROLLBACK. A taken key is a unique violation, as from [`open_payment`].
 pub async fn sell_one_line(
     db: &MySqlPool,
     sale: &OneLineSale<'_>,
 ) -> Result<OneLineSold, sqlx::Error> {
     let payment = sale.payment;
-    let (outcome, order_id, left, max_per_buyer, price): OneLineRow =
-        sqlx::query_as("CALL sell_one_line(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    let (outcome, order_id, left, max_per_buyer, price, wait_secs): OneLineRow =
+        sqlx::query_as("CALL sell_one_line(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(payment.id)
             .bind(payment.buyer_id)
             .bind(payment.idempotency_key.as_bytes())
@@ -201,8 +227,17 @@ pub async fn sell_one_line(
             .bind(sale.item.quantity)
             .bind(sale.item.unit_price)
             .bind(sale.now)
+            .bind(sale.limits.max_unpaid())
+            .bind(sale.limits.cooldown_secs())
             .fetch_one(db)
             .await?;
+    match (outcome.as_deref(), wait_secs) {
+        (Some("TOO_MANY_UNPAID"), _) => return Ok(OneLineSold::TooManyUnpaid),
+        (Some("REBUY_COOLDOWN"), Some(wait_secs)) => {
+            return Ok(OneLineSold::RebuyCooldown { wait_secs });
+        }
+        _ => {}
+    }
     match (taken((outcome, left, max_per_buyer, price))?, order_id) {
         (Taken::Sold { left }, Some(order_id)) => Ok(OneLineSold::Sold { order_id, left }),
         (Taken::Refused(refusal), _) => Ok(OneLineSold::Refused(refusal)),
@@ -240,38 +275,42 @@ pub async fn written_lines(
     .await
 }
 
-/// Adds to what the buyer holds of the product and returns the new total. The row stays locked
-/// until the transaction ends, so concurrent checkouts of one buyer queue here and each sees the
-/// others' units.
-pub async fn add_to_purchases(
+/// What [`add_purchase`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    /// The units the buyer holds of the product with this line's.
+    Holding(i32),
+    /// The buyer gave up an order of the product less than the cooldown ago, and may buy it
+    /// again in `wait_secs`; the transaction must roll back.
+    RebuyCooldown { wait_secs: i64 },
+}
+
+/// Adds a line's units to what the buyer holds of the product (the `add_purchase` procedure).
+/// The row stays locked until the transaction ends, so concurrent checkouts of one buyer queue
+/// here and each sees the others' units.
+pub async fn add_purchase(
     tx: &mut Transaction<'static, MySql>,
     buyer_id: i64,
-    product_id: i64,
-    quantity: i32,
-) -> Result<i32, sqlx::Error> {
-    let upserted = sqlx::query(
-        "INSERT INTO buyer_product_purchases (buyer_id, product_id, quantity) VALUES (?, ?, ?) \
-         ON DUPLICATE KEY UPDATE quantity = quantity + VALUES(quantity)",
-    )
-    .bind(buyer_id)
-    .bind(product_id)
-    .bind(quantity)
-    .execute(&mut **tx)
-    .await?;
-    // An upsert affects 1 row when it inserted and 2 when it changed an existing row (MySQL and
-    // MariaDB alike). A new row holds exactly `quantity`: the buyer's first units of the product,
-    // the common case in a drop, need no second statement inside the product's lock.
-    if upserted.rows_affected() == 1 {
-        return Ok(quantity);
+    line: &PricedItem,
+    now: DateTime<Utc>,
+    limits: HoardingLimits,
+) -> Result<Added, sqlx::Error> {
+    let (holding, wait_secs): (Option<i32>, Option<i64>) =
+        sqlx::query_as("CALL add_purchase(?, ?, ?, ?, ?)")
+            .bind(buyer_id)
+            .bind(line.product_id)
+            .bind(line.quantity)
+            .bind(now)
+            .bind(limits.cooldown_secs())
+            .fetch_one(&mut **tx)
+            .await?;
+    match (holding, wait_secs) {
+        (_, Some(wait_secs)) => Ok(Added::RebuyCooldown { wait_secs }),
+        (Some(holding), None) => Ok(Added::Holding(holding)),
+        (None, None) => Err(sqlx::Error::Protocol(
+            "add_purchase answered no holding".to_owned(),
+        )),
     }
-    let (total,): (i32,) = sqlx::query_as(
-        "SELECT quantity FROM buyer_product_purchases WHERE buyer_id = ? AND product_id = ?",
-    )
-    .bind(buyer_id)
-    .bind(product_id)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(total)
 }
 
 pub struct NewPayment<'a> {
@@ -283,24 +322,36 @@ pub struct NewPayment<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
-pub async fn insert_payment(
+/// Opens a checkout of several lines (the `open_payment` procedure): locks the buyer's row,
+/// writes the payment, which claims the idempotency key (a taken key is a unique violation),
+/// and counts the buyer's unpaid orders. False when `new_orders` more would be too many; the
+/// transaction must then roll back.
+pub async fn open_payment(
     tx: &mut Transaction<'static, MySql>,
     payment: &NewPayment<'_>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO payments (id, buyer_id, amount, status, idempotency_key, request_hash, expires_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(payment.id)
-    .bind(payment.buyer_id)
-    .bind(payment.amount)
-    .bind(PaymentStatus::Pending.as_str())
-    .bind(payment.idempotency_key.as_bytes())
-    .bind(payment.request_hash)
-    .bind(payment.expires_at)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    now: DateTime<Utc>,
+    new_orders: usize,
+    limits: HoardingLimits,
+) -> Result<bool, sqlx::Error> {
+    let (outcome,): (String,) = sqlx::query_as("CALL open_payment(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        .bind(payment.id)
+        .bind(payment.buyer_id)
+        .bind(payment.idempotency_key.as_bytes())
+        .bind(payment.request_hash)
+        .bind(payment.amount)
+        .bind(payment.expires_at)
+        .bind(now)
+        .bind(i64::try_from(new_orders).unwrap_or(i64::MAX))
+        .bind(limits.max_unpaid())
+        .fetch_one(&mut **tx)
+        .await?;
+    match outcome.as_str() {
+        "OPEN" => Ok(true),
+        "TOO_MANY_UNPAID" => Ok(false),
+        other => Err(sqlx::Error::Protocol(format!(
+            "open_payment answered {other:?}"
+        ))),
+    }
 }
 
 /// Inserts one partner's order and its lines; returns the order id.

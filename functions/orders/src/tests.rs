@@ -20,6 +20,7 @@ use super::*;
 
 mod checkout;
 mod history;
+mod hoarding;
 mod limits;
 mod races;
 mod redis_faults;

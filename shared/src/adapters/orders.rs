@@ -107,27 +107,38 @@ pub async fn transition(
     Ok(result.rows_affected() == 1)
 }
 
-/// Gives an order's units back to stock and to the buyer's purchase limit. Call only after
-/// winning the transition that releases them, inside the same transaction.
+/// Gives an order's units back to stock and to the buyer's purchase limit, and, when the buyer
+/// gave the order up (`abandoned_at`: cancelled or let expire), stamps when on the buyer's
+/// purchase rows: the checkout's rebuy cooldown counts from it. Call only after winning the
+/// transition that releases them, inside the same transaction.
+///
+/// Locks in the checkout's order: the buyer's purchase rows, then the products (both in
+/// ascending product id, the order of `order.items`), so a release and a checkout of the same
+/// buyer and product wait for each other instead of deadlocking.
 pub async fn return_stock(
     tx: &mut Transaction<'static, MySql>,
     order: &Order,
+    abandoned_at: Option<DateTime<Utc>>,
 ) -> Result<(), sqlx::Error> {
+    for item in &order.items {
+        sqlx::query(
+            "UPDATE buyer_product_purchases \
+             SET quantity = quantity - ?, abandoned_at = COALESCE(?, abandoned_at) \
+             WHERE buyer_id = ? AND product_id = ?",
+        )
+        .bind(item.quantity)
+        .bind(abandoned_at)
+        .bind(order.buyer_id)
+        .bind(item.product_id)
+        .execute(&mut **tx)
+        .await?;
+    }
     for item in &order.items {
         sqlx::query("UPDATE products SET stock_remaining = stock_remaining + ? WHERE id = ?")
             .bind(item.quantity)
             .bind(item.product_id)
             .execute(&mut **tx)
             .await?;
-        sqlx::query(
-            "UPDATE buyer_product_purchases SET quantity = quantity - ? \
-             WHERE buyer_id = ? AND product_id = ?",
-        )
-        .bind(item.quantity)
-        .bind(order.buyer_id)
-        .bind(item.product_id)
-        .execute(&mut **tx)
-        .await?;
     }
     Ok(())
 }

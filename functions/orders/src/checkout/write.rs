@@ -20,10 +20,19 @@
 //! instead of round trips to us. A one-line checkout, a drop's, is the whole transaction in one
 //! round trip: the `sell_one_line` procedure ([`write_one_line`]).
 //!
-//! Every path locks in the same order (the buyer's key, the buyer's purchase rows, then products
-//! by ascending id), so two checkouts can wait on each other but never deadlock. Claiming the key
-//! first also makes a concurrent duplicate of a request wait for its commit and then replay its
+//! Every path locks in the same order (the buyer's row, the buyer's key, the buyer's purchase
+//! rows, then products by ascending id; releasing an order locks its purchase rows before its
+//! products too), so two checkouts can wait on each other but never deadlock. Claiming the key
+//! early also makes a concurrent duplicate of a request wait for its commit and then replay its
 //! answer.
+//!
+//! # Hoarding
+//!
+//! The buyer's row is locked first (`open_payment_checked`), so one buyer's checkouts queue
+//! there and each counts the buyer's unpaid orders exactly: more than `MAX_UNPAID_ORDERS_PER_BUYER`
+//! is refused. The buyer's purchase row of a product, locked and read anyway
+//! (`add_purchase_checked`), says when the buyer last gave up an order of it: within
+//! `REBUY_COOLDOWN_SECONDS`, refused. Both run in the statements a sale makes anyway.
 
 use chrono::{DateTime, Utc};
 use shared::{
@@ -72,20 +81,48 @@ async fn write_one_line(
 ) -> Result<Vec<u8>, WriteError> {
     let draft = PaymentDraft::new(deps, attempt);
     let amount = i64::from(item.quantity) * item.unit_price;
+    let limits = hoarding_limits(deps);
     let sale = store::OneLineSale {
         payment: &draft.row(attempt, amount),
         item,
         now: attempt.now,
+        limits,
     };
     match store::sell_one_line(&deps.platform.db, &sale).await {
         Ok(store::OneLineSold::Sold { order_id, .. }) => {
             let order = pending_order(order_id, item.partner_id, amount, vec![item.into()]);
             Ok(answer(&draft.id, amount, draft.expires_at, vec![order]))
         }
+        Ok(store::OneLineSold::TooManyUnpaid) => Err(too_many_unpaid(limits)),
+        Ok(store::OneLineSold::RebuyCooldown { wait_secs }) => {
+            Err(rebuy_cooldown(item.product_id, wait_secs))
+        }
         Ok(store::OneLineSold::Refused(refusal)) => Err(refused(item, limit, refusal)),
         Err(err) if is_unique_violation(&err) => Err(WriteError::KeyTaken),
         Err(err) => Err(WriteError::from(err)),
     }
+}
+
+/// The configured limits on hoarding.
+fn hoarding_limits(deps: &Deps) -> store::HoardingLimits {
+    let orders = &deps.platform.config.orders;
+    store::HoardingLimits {
+        max_unpaid_orders: orders.max_unpaid_orders_per_buyer,
+        rebuy_cooldown_secs: orders.rebuy_cooldown.as_secs(),
+    }
+}
+
+fn too_many_unpaid(limits: store::HoardingLimits) -> WriteError {
+    WriteError::Refused(Refusal::TooManyUnpaidOrders {
+        max: limits.max_unpaid_orders,
+    })
+}
+
+fn rebuy_cooldown(product_id: i64, wait_secs: i64) -> WriteError {
+    WriteError::Refused(Refusal::RebuyCooldown {
+        product_id,
+        wait_secs,
+    })
 }
 
 /// A line the product row refused, as the checkout answers it: stale facts when the row says
@@ -162,8 +199,11 @@ async fn write_checkout(
     let (payment_id, expires_at) = (draft.id.as_str(), draft.expires_at);
     let partner_orders = split_by_partner(priced);
     let amount: i64 = partner_orders.iter().map(|order| order.amount).sum();
-    match store::insert_payment(tx, &draft.row(attempt, amount)).await {
-        Ok(()) => {}
+    let hoarding = hoarding_limits(deps);
+    let payment = draft.row(attempt, amount);
+    match store::open_payment(tx, &payment, attempt.now, partner_orders.len(), hoarding).await {
+        Ok(true) => {}
+        Ok(false) => return Err(too_many_unpaid(hoarding)),
         Err(err) if is_unique_violation(&err) => return Err(WriteError::KeyTaken),
         Err(err) => return Err(WriteError::from(err)),
     }
@@ -172,7 +212,12 @@ async fn write_checkout(
     let mut lines = Vec::with_capacity(priced.len());
     for (item, limit) in priced.iter().zip(limits) {
         let holding =
-            store::add_to_purchases(tx, attempt.buyer_id, item.product_id, item.quantity).await?;
+            match store::add_purchase(tx, attempt.buyer_id, item, attempt.now, hoarding).await? {
+                store::Added::Holding(holding) => holding,
+                store::Added::RebuyCooldown { wait_secs } => {
+                    return Err(rebuy_cooldown(item.product_id, wait_secs));
+                }
+            };
         let line = store::LineToTake {
             item,
             now: attempt.now,

@@ -195,6 +195,10 @@ async fn a_one_line_sale_commits_whole_or_leaves_nothing() {
             payment: &payment,
             item: &item,
             now: Utc::now(),
+            limits: store::HoardingLimits {
+                max_unpaid_orders: 10,
+                rebuy_cooldown_secs: 300,
+            },
         };
         store::sell_one_line(db, &sale).await
     };
