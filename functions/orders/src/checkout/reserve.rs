@@ -4,7 +4,6 @@
 
 use chrono::{DateTime, Utc};
 use shared::{
-    ApiError,
     adapters::stock::{Reservation, StockFacts},
     domain::order::{CheckoutItem, PricedItem},
 };
@@ -21,6 +20,10 @@ pub(super) async fn with_reservations(
         Err(Reserve::Failed(err)) => return Err(err),
         Err(Reserve::RedisDown(err)) => {
             tracing::warn!(%err, "Redis unavailable; checkout through MySQL alone");
+            return with_mysql_only(deps, attempt).await;
+        }
+        Err(Reserve::NoCounter) => {
+            tracing::warn!("a stock counter would not stay loaded; checkout through MySQL alone");
             return with_mysql_only(deps, attempt).await;
         }
     };
@@ -58,7 +61,13 @@ enum Reserve {
     Failed(WriteError),
     /// Redis could not be asked: MySQL alone decides.
     RedisDown(redis::RedisError),
+    /// A counter vanished after each of [`LOADS`] loads: MySQL alone decides.
+    NoCounter,
 }
+
+/// How often a checkout loads a product's counter that keeps vanishing before it goes to MySQL
+/// alone.
+const LOADS: usize = 3;
 
 /// Takes every item's units in Redis, in product id order, or none of them.
 async fn reserve_all(
@@ -88,7 +97,12 @@ async fn reserve_one(
         .reserve(item.product_id, item.quantity, now)
         .await
         .map_err(Reserve::RedisDown)?;
-    if outcome == Reservation::NotLoaded {
+    // A counter may be dropped between a load and the reservation after it (a refusal that
+    // found its facts stale, an edit, a MySQL-only sale): load again, a few times.
+    for _ in 0..LOADS {
+        if outcome != Reservation::NotLoaded {
+            break;
+        }
         let facts = store::product_facts(&deps.platform.db, item.product_id)
             .await
             .map_err(|err| Reserve::Failed(err.into()))?
@@ -108,9 +122,7 @@ async fn reserve_one(
     match outcome {
         Reservation::Reserved(facts) => Ok(facts),
         Reservation::Refused(refusal) => Err(Reserve::Failed(WriteError::stock(refusal))),
-        Reservation::NotLoaded => Err(Reserve::Failed(WriteError::Failed(ApiError::internal(
-            "stock counter would not load",
-        )))),
+        Reservation::NotLoaded => Err(Reserve::NoCounter),
     }
 }
 
