@@ -86,10 +86,13 @@ async fn forged_tampered_missing_stale_and_future_webhooks_are_refused() {
     }
 
     // A timestamp that is not a number.
-    let mut garbled = genuine.clone();
-    garbled.signature = secret.sign(&garbled.id, garbled.timestamp, garbled.body.as_bytes());
-    let req = App::webhook_request(&garbled).header("webhook-timestamp", "yesterday");
-    assert_refused(&app, &checkout, req, 400, "MALFORMED_WEBHOOK").await;
+    let garbled = ApiRequest::new("POST /webhooks/portone")
+        .header("content-type", "application/json")
+        .header("webhook-id", &genuine.id)
+        .header("webhook-timestamp", "yesterday")
+        .header("webhook-signature", &genuine.signature)
+        .raw_body(&genuine.body);
+    assert_refused(&app, &checkout, garbled, 400, "MALFORMED_WEBHOOK").await;
 
     // The genuine one still works afterwards.
     let response = app.call(App::webhook_request(&genuine)).await;
