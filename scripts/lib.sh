@@ -314,28 +314,38 @@ ensure_moto() {
         port="${BASH_REMATCH[2]}"
     fi
 
-    local url="http://127.0.0.1:$port" log="$KS_LOGS/moto-$port.log"
+    local url="http://127.0.0.1:$port"
     if ks_http_up "$url"; then
         ks_log "moto: reusing $url"
         return 0
     fi
     [[ -x "$KS_VENV/bin/moto_server" ]] || ks_die "moto_server missing: call ensure_venv first"
 
-    mkdir -p "$KS_PIDS" "$KS_LOGS"
     ks_log "moto: starting on $url"
-    "$KS_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >>"$log" 2>&1 &
+    ks_start_http "moto-$port" "$url" "$KS_VENV/bin/moto_server" -H 127.0.0.1 -p "$port"
+}
+
+# Starts "$@" in the background as NAME (its log in .local/logs/NAME.log, its
+# pid tracked so that it is stopped on exit) and waits up to 10 s for URL to
+# answer.
+ks_start_http() {
+    local name="$1" url="$2"
+    shift 2
+    local log="$KS_LOGS/$name.log"
+    mkdir -p "$KS_PIDS" "$KS_LOGS"
+    "$@" >>"$log" 2>&1 &
     local pid=$!
-    printf '%s\n' "$pid" >"$KS_PIDS/moto-$port.pid"
-    ks_track "$pid" "moto-$port"
+    printf '%s\n' "$pid" >"$KS_PIDS/$name.pid"
+    ks_track "$pid" "$name"
 
     local _
     for _ in $(seq 50); do
-        ks_http_up "$url" && { ks_log "moto: ready (pid $pid)"; return 0; }
+        ks_http_up "$url" && { ks_log "$name: ready on $url (pid $pid)"; return 0; }
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.2
     done
     ks_show_log "$log"
-    ks_die "moto_server did not answer on $url within 10 s (log: .local/logs/moto-$port.log)"
+    ks_die "$name did not answer on $url within 10 s (log: .local/logs/$name.log)"
 }
 
 # ---------------------------------------------------------------------------
@@ -351,7 +361,7 @@ ensure_fake_portone() {
         return 0
     fi
     local port="${BASH_REMATCH[2]}"
-    local url="http://127.0.0.1:$port" log="$KS_LOGS/fake-portone.log"
+    local url="http://127.0.0.1:$port"
     if ks_http_up "$url"; then
         ks_log "PortOne: reusing $url"
         return 0
@@ -359,21 +369,8 @@ ensure_fake_portone() {
     : "${FAKE_PORTONE_WEBHOOK_URL:=http://127.0.0.1:3000/webhooks/portone}"
     export FAKE_PORTONE_WEBHOOK_URL
 
-    mkdir -p "$KS_PIDS" "$KS_LOGS"
     ks_log "fake PortOne: starting on $url (webhooks to $FAKE_PORTONE_WEBHOOK_URL)"
-    "$KS_RELEASE_BIN/fake-portone" --listen "127.0.0.1:$port" >>"$log" 2>&1 &
-    local pid=$!
-    printf '%s\n' "$pid" >"$KS_PIDS/fake-portone.pid"
-    ks_track "$pid" "fake-portone"
-
-    local _
-    for _ in $(seq 50); do
-        ks_http_up "$url" && { ks_log "fake PortOne: ready (pid $pid)"; return 0; }
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.2
-    done
-    ks_show_log "$log"
-    ks_die "the fake PortOne did not answer on $url within 10 s (log: .local/logs/fake-portone.log)"
+    ks_start_http fake-portone "$url" "$KS_RELEASE_BIN/fake-portone" --listen "127.0.0.1:$port"
 }
 
 # ---------------------------------------------------------------------------
