@@ -113,7 +113,7 @@ pub struct SignupRequest {
     name: String,
     /// `buyer` or `partner`.
     role: String,
-    /// Required for partners.
+    /// Partners only, optional; ignored for buyers.
     #[serde(default)]
     business_name: Option<String>,
 }
@@ -169,8 +169,8 @@ async fn insert_account(
                 "an account with this email already exists",
             )
         })?;
-    if let Some(business_name) = &account.business_name {
-        store::insert_partner_profile(tx, id, business_name).await?;
+    if account.role == Role::Partner {
+        store::insert_partner_profile(tx, id, account.business_name.as_deref()).await?;
     }
     Ok(id)
 }

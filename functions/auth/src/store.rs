@@ -46,10 +46,12 @@ pub async fn insert_user(
     i64::try_from(inserted.last_insert_id()).map_err(|err| sqlx::Error::Decode(Box::new(err)))
 }
 
+/// Every partner has a profile (products, orders and commission policies refer to it); the
+/// business name is optional.
 pub async fn insert_partner_profile(
     tx: &mut Transaction<'static, MySql>,
     partner_id: i64,
-    business_name: &str,
+    business_name: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO partner_profiles (partner_id, business_name) VALUES (?, ?)")
         .bind(partner_id)

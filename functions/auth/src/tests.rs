@@ -124,6 +124,30 @@ async fn signup_of_a_partner_records_the_business() {
 }
 
 #[tokio::test]
+async fn a_partner_may_sign_up_without_a_business_name() {
+    let app = App::new().await;
+    for body in [
+        json!({"email": "park@shop.kr", "password": PASSWORD, "name": "Park Jun", "role": "partner"}),
+        json!({"email": "lee@shop.kr", "password": PASSWORD, "name": "Lee", "role": "partner", "business_name": null}),
+    ] {
+        let response = app
+            .call(ApiRequest::new("POST /auth/signup").json(&body))
+            .await;
+        assert_eq!(response.status(), 201, "{body}");
+        assert_eq!(body_json(&response)["role"], "partner");
+        let id = body_json(&response)["id"].as_i64().unwrap();
+        // The profile exists (products and orders refer to it), without a business name.
+        let (name,): (Option<String>,) =
+            sqlx::query_as("SELECT business_name FROM partner_profiles WHERE partner_id = ?")
+                .bind(id)
+                .fetch_one(&app.ctx.platform.db)
+                .await
+                .unwrap();
+        assert_eq!(name, None, "{body}");
+    }
+}
+
+#[tokio::test]
 async fn duplicate_email_is_409_whatever_its_case() {
     let app = App::new().await;
     assert_eq!(app.signup("kim@example.com", "buyer").await.status(), 201);
@@ -155,7 +179,7 @@ async fn invalid_signups_are_422_and_write_nothing() {
             "role",
         ),
         (
-            json!({"email": "a@b.kr", "password": PASSWORD, "name": "K", "role": "partner"}),
+            json!({"email": "a@b.kr", "password": PASSWORD, "name": "K", "role": "partner", "business_name": "  "}),
             "business_name",
         ),
         (
