@@ -544,6 +544,63 @@ async fn bad_tokens_are_401() {
 }
 
 #[tokio::test]
+async fn a_logged_out_token_stays_refused_for_as_long_as_it_would_be_accepted() {
+    let app = App::new().await;
+    let (access, _) = app.buyer_session("kim@example.com").await;
+    let user_id = body_json(&app.me(&access).await)["id"].as_i64().unwrap();
+    // Expired two seconds ago, so still accepted for three more (the clock leeway is 5 s).
+    let claims = claims_for(
+        user_id,
+        Utc::now() - ChronoDuration::minutes(15) - ChronoDuration::seconds(2),
+        "kicksync-api",
+    );
+    let token = app.ctx.platform.tokens.sign(&claims).unwrap();
+    assert_eq!(app.me(&token).await.status(), 200, "within the leeway");
+    let logout = app
+        .call(ApiRequest::new("POST /auth/logout").bearer(&token))
+        .await;
+    assert_eq!(logout.status(), 204);
+
+    // Both copies of the blacklist keep the entry until exp + leeway.
+    let accepted_until = claims.exp + 5;
+    let mut connection = app.ctx.platform.redis.connection().await.unwrap();
+    let entry = app
+        .ctx
+        .platform
+        .redis
+        .key(&format!("bl:{{u{user_id}}}:{}", claims.jti));
+    let ttl_ms: i64 = redis::cmd("PTTL")
+        .arg(&entry)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let left_ms = accepted_until * 1000 - Utc::now().timestamp_millis();
+    assert!(ttl_ms >= left_ms, "entry lives {ttl_ms} ms, the token {left_ms} ms");
+    let (stored,): (chrono::DateTime<Utc>,) =
+        sqlx::query_as("SELECT expires_at FROM revoked_access_tokens WHERE jti = ?")
+            .bind(&claims.jti)
+            .fetch_one(&app.ctx.platform.db)
+            .await
+            .unwrap();
+    assert!(stored.timestamp() >= accepted_until, "{stored}");
+
+    // Past exp, still inside the leeway: refused, through Redis and through MySQL alike.
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    assert_eq!(app.me(&token).await.status(), 401);
+    let _: () = redis::cmd("DEL")
+        .arg(&entry)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(app.ctx.platform.redis.loaded_flag(shared::adapters::redis::LOADED_BLACKLIST))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(app.me(&token).await.status(), 401, "MySQL refuses it too");
+}
+
+#[tokio::test]
 async fn the_blacklist_survives_a_redis_restart() {
     let app = App::new().await;
     let (access, _) = app.buyer_session("kim@example.com").await;

@@ -134,13 +134,9 @@ impl Authenticator {
             return Ok(());
         }
         let rows = accounts::unexpired_revocations(&self.db).await?;
-        let now = Utc::now();
         let entries: Vec<(i64, String, u64)> = rows
             .into_iter()
-            .map(|row| {
-                let left = (row.expires_at - now).num_seconds().max(1);
-                (row.user_id, row.jti, u64::try_from(left).unwrap_or(1))
-            })
+            .map(|row| (row.user_id, row.jti, seconds_until(row.expires_at)))
             .collect();
         self.blacklist.add(&entries, true).await?;
         tracing::info!(tokens = entries.len(), "token blacklist loaded into Redis");
@@ -150,12 +146,13 @@ impl Authenticator {
     /// Logout: the token is refused from now until it expires. MySQL first, so that a Redis
     /// failure cannot leave a logged-out token working.
     pub async fn revoke(&self, principal: &Principal) -> Result<(), ApiError> {
-        let expires_at = Utc
-            .timestamp_opt(principal.expires_at, 0)
+        // Refused for as long as the token verifies: its expiry plus the clock leeway.
+        let refused_until = Utc
+            .timestamp_opt(principal.accepted_until(), 0)
             .single()
             .unwrap_or_else(Utc::now);
-        accounts::revoke_token(&self.db, &principal.jti, principal.user_id, expires_at).await?;
-        let seconds_left = u64::try_from((expires_at - Utc::now()).num_seconds()).unwrap_or(1);
+        accounts::revoke_token(&self.db, &principal.jti, principal.user_id, refused_until).await?;
+        let seconds_left = seconds_until(refused_until);
         if let Err(err) = self
             .blacklist
             .add(
@@ -168,6 +165,13 @@ impl Authenticator {
         }
         Ok(())
     }
+}
+
+/// Whole seconds from now until `until`, rounded up (an entry must not expire before its
+/// token), at least 1 (Redis refuses a zero expiry).
+fn seconds_until(until: chrono::DateTime<Utc>) -> u64 {
+    let millis = (until - Utc::now()).num_milliseconds();
+    u64::try_from(millis).unwrap_or(0).div_ceil(1000).max(1)
 }
 
 fn bearer_token(req: &Request) -> Result<&str, ApiError> {
