@@ -36,8 +36,8 @@ use sqlx::{MySql, Transaction};
 use tokio::sync::OnceCell;
 use utoipa::{OpenApi, ToSchema};
 
-/// Login attempts are counted in windows of this length.
-const LOGIN_WINDOW: Duration = Duration::from_secs(60);
+/// Login and sign-up attempts are counted in windows of this length.
+const LIMIT_WINDOW: Duration = Duration::from_secs(60);
 
 /// What the auth handlers need; built once per process.
 #[derive(Debug)]
@@ -128,7 +128,8 @@ pub struct SignupResponse {
 #[utoipa::path(post, path = "/auth/signup", tag = "auth", request_body = SignupRequest,
     responses((status = 201, body = SignupResponse),
         (status = 409, description = "EMAIL_TAKEN", body = Problem),
-        (status = 422, description = "VALIDATION", body = Problem)))]
+        (status = 422, description = "VALIDATION", body = Problem),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = Problem)))]
 async fn signup(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
     let body: SignupRequest = json_body(req)?;
     let account = validate_signup(
@@ -139,6 +140,11 @@ async fn signup(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> 
         body.business_name.as_deref(),
     )
     .map_err(ApiError::Validation)?;
+    // Before the hash, so that a flood of sign-ups is refused without costing Argon2's CPU.
+    if let Some(ip) = client_ip(req) {
+        let limit = deps.platform.config.auth.signup_limit_per_address;
+        enforce_limits(deps, &[(format!("signup:ip:{ip}"), limit)]).await?;
+    }
     let password_hash = hash_blocking(account.password.clone()).await?;
 
     let mut tx = deps.platform.db.begin().await?;
@@ -233,13 +239,18 @@ async fn enforce_login_limits(deps: &Deps, email: &str, req: &Request) -> Result
     if let Some(ip) = client_ip(req) {
         checks.push((format!("login:ip:{ip}"), limits.login_limit_per_address));
     }
+    enforce_limits(deps, &checks).await
+}
+
+/// Counts one attempt under each `(name, limit per minute)`; 429 at the first that is spent.
+async fn enforce_limits(deps: &Deps, checks: &[(String, u32)]) -> Result<(), ApiError> {
     for (name, limit) in checks {
-        match deps.limiter.hit(&name, limit, LOGIN_WINDOW).await {
+        match deps.limiter.hit(name, *limit, LIMIT_WINDOW).await {
             Ok(RateDecision::Allowed) => {}
             Ok(RateDecision::Limited { retry_after_secs }) => {
                 return Err(ApiError::RateLimited { retry_after_secs });
             }
-            Err(err) => tracing::warn!(%err, "Redis unavailable; login not rate limited"),
+            Err(err) => tracing::warn!(%err, "Redis unavailable; attempt not rate limited"),
         }
     }
     Ok(())

@@ -148,6 +148,34 @@ async fn a_partner_may_sign_up_without_a_business_name() {
 }
 
 #[tokio::test]
+async fn signup_is_rate_limited_per_client_address() {
+    let app = App::with_vars(&[("SIGNUP_LIMIT_PER_ADDRESS", "2")]).await;
+    let attempt = |email: &str, ip: &str| {
+        ApiRequest::new("POST /auth/signup")
+            .json(&json!({"email": email, "password": PASSWORD, "name": "Kim", "role": "buyer"}))
+            .source_ip(ip)
+    };
+    for email in ["a@x.kr", "b@x.kr"] {
+        assert_eq!(app.call(attempt(email, "198.51.100.1")).await.status(), 201);
+    }
+    let limited = app.call(attempt("c@x.kr", "198.51.100.1")).await;
+    assert_eq!(limited.status(), 429);
+    assert_eq!(problem_code(&limited), "RATE_LIMITED");
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    // A taken email is counted too (409 would tell it is taken), and is refused before that.
+    let taken = app.call(attempt("a@x.kr", "198.51.100.1")).await;
+    assert_eq!(problem_code(&taken), "RATE_LIMITED");
+    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 2);
+    // Another address is counted on its own.
+    assert_eq!(app.call(attempt("c@x.kr", "198.51.100.2")).await.status(), 201);
+}
+
+#[tokio::test]
 async fn duplicate_email_is_409_whatever_its_case() {
     let app = App::new().await;
     assert_eq!(app.signup("kim@example.com", "buyer").await.status(), 201);

@@ -140,6 +140,7 @@ mod tests {
             refresh_token_ttl: Duration::from_secs(3600),
             login_limit_per_email: 10,
             login_limit_per_address: 10,
+            signup_limit_per_address: 10,
         }
     }
 
