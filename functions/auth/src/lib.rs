@@ -8,8 +8,9 @@
 //! Decisions worth knowing:
 //! - An unknown email costs the same Argon2 verification as a wrong password (against a dummy
 //!   hash), so timing does not reveal which emails have accounts.
-//! - Login attempts are counted per email and per client address in one-minute windows, whether
-//!   they succeed or not. If Redis is down the limiter lets attempts through (logged): locking
+//! - Login attempts are counted per client address and per account (or, for an email of no
+//!   account, per email as `users.email`'s collation compares it: case and accents ignored) in
+//!   one-minute windows, whether they succeed or not. If Redis is down the limiter lets attempts through (logged): locking
 //!   everyone out is worse than a minute without a limit.
 //! - Refresh tokens rotate on every use; presenting a spent one revokes its whole family.
 
@@ -205,9 +206,22 @@ pub struct TokenPair {
 async fn login(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
     let body: LoginRequest = json_body(req)?;
     let email = normalize_email(&body.email);
-    enforce_login_limits(deps, &email, req).await?;
+    let limits = &deps.platform.config.auth;
+    // The address first: a flood from one address stops before it reaches MySQL.
+    if let Some(ip) = client_ip(req) {
+        enforce_limits(deps, &[(format!("login:ip:{ip}"), limits.login_limit_per_address)])
+            .await?;
+    }
+    let lookup = store::login_lookup(&deps.platform.db, &email).await?;
+    // Counted per account: every spelling the lookup takes for this account's email shares one
+    // counter. An email of no account is counted under its collation key.
+    let counter = match &lookup.account {
+        Some(account) => format!("login:user:{}", account.id),
+        None => format!("login:email:{}", lookup.email_key),
+    };
+    enforce_limits(deps, &[(counter, limits.login_limit_per_email)]).await?;
 
-    let user = store::credentials_by_email(&deps.platform.db, &email).await?;
+    let user = lookup.account;
     let stored_hash = match &user {
         Some(user) => user.password_hash.clone(),
         None => dummy_hash(deps).await?,
@@ -231,15 +245,6 @@ async fn login(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
         StatusCode::OK,
         &token_pair(deps, user_id, role, &refresh)?,
     ))
-}
-
-async fn enforce_login_limits(deps: &Deps, email: &str, req: &Request) -> Result<(), ApiError> {
-    let limits = &deps.platform.config.auth;
-    let mut checks = vec![(format!("login:email:{email}"), limits.login_limit_per_email)];
-    if let Some(ip) = client_ip(req) {
-        checks.push((format!("login:ip:{ip}"), limits.login_limit_per_address));
-    }
-    enforce_limits(deps, &checks).await
 }
 
 /// Counts one attempt under each `(name, limit per minute)`; 429 at the first that is spent.

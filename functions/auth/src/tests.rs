@@ -345,6 +345,67 @@ async fn login_is_rate_limited_per_email() {
 }
 
 #[tokio::test]
+async fn every_spelling_of_an_accounts_email_shares_one_login_counter() {
+    let app = App::with_vars(&[
+        ("LOGIN_LIMIT_PER_EMAIL", "3"),
+        ("LOGIN_LIMIT_PER_ADDRESS", "100"),
+    ])
+    .await;
+    assert_eq!(app.signup("victim@example.com", "buyer").await.status(), 201);
+    // The lookup (the column's collation) takes each of these for the account's email...
+    let right = app.login("vÍctim@example.com", PASSWORD).await;
+    assert_eq!(right.status(), 200, "accents and case are ignored by the lookup");
+    // ...so they all count against the account, however they are spelled.
+    for spelling in ["víctim@example.com", "vìctim@example.com \u{200b}"] {
+        assert_eq!(app.login(spelling, "wrong-password").await.status(), 401);
+    }
+    let limited = app.login("VÏCTIM@example.com", PASSWORD).await;
+    assert_eq!(limited.status(), 429, "the fourth attempt on one account");
+    assert_eq!(problem_code(&limited), "RATE_LIMITED");
+}
+
+#[tokio::test]
+async fn spellings_of_an_unknown_email_share_one_login_counter() {
+    let app = App::with_vars(&[
+        ("LOGIN_LIMIT_PER_EMAIL", "3"),
+        ("LOGIN_LIMIT_PER_ADDRESS", "100"),
+    ])
+    .await;
+    for spelling in ["ghost@example.com", "ghóst@example.com", "GHÒST@example.com"] {
+        assert_eq!(app.login(spelling, PASSWORD).await.status(), 401);
+    }
+    // An unknown email is answered like a known one, limit included.
+    let limited = app.login("ghöst@example.com", PASSWORD).await;
+    assert_eq!(problem_code(&limited), "RATE_LIMITED");
+}
+
+#[tokio::test]
+async fn the_login_lookup_names_the_email_columns_collation() {
+    // store::login_lookup keys unknown emails by their weights under utf8mb4_unicode_ci; that must
+    // be the collation the lookup and the unique index compare with.
+    let app = App::new().await;
+    let (collation,): (String,) = sqlx::query_as(
+        "SELECT COLLATION_NAME FROM information_schema.COLUMNS \
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'users' AND COLUMN_NAME = 'email'",
+    )
+    .fetch_one(&app.ctx.platform.db)
+    .await
+    .unwrap();
+    assert_eq!(collation, "utf8mb4_unicode_ci");
+}
+
+#[tokio::test]
+async fn an_email_is_taken_in_every_spelling_the_lookup_accepts() {
+    let app = App::new().await;
+    assert_eq!(app.signup("victim@example.com", "buyer").await.status(), 201);
+    for spelling in ["víctim@example.com", "VÌCTIM@example.com"] {
+        let response = app.signup(spelling, "buyer").await;
+        assert_eq!(problem_code(&response), "EMAIL_TAKEN", "{spelling}");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 1);
+}
+
+#[tokio::test]
 async fn login_is_rate_limited_per_client_address() {
     let app = App::with_vars(&[
         ("LOGIN_LIMIT_PER_EMAIL", "100"),
