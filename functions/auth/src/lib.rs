@@ -327,7 +327,8 @@ pub struct LogoutRequest {
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body(content = Option<LogoutRequest>),
     security(("bearer" = [])),
     responses((status = 204, description = "the access token is refused from now on"),
-        (status = 401, body = Problem)))]
+        (status = 401, body = Problem),
+        (status = 503, description = "UNAVAILABLE: Redis could not be told; try again", body = Problem)))]
 async fn logout(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
     let principal = deps.platform.authenticator.authenticate(req).await?;
     let body: Option<LogoutRequest> = optional_json_body(req)?;

@@ -8,7 +8,7 @@ use shared::{
     Platform,
     adapters::redis::RedisStore,
     domain::auth::AccessClaims,
-    testing::{ApiRequest, TestContext, body_json, problem_code},
+    testing::{ApiRequest, PrivateRedis, TestContext, body_json, problem_code},
 };
 
 use super::*;
@@ -721,6 +721,84 @@ async fn the_blacklist_survives_a_redis_restart() {
         .await
         .unwrap();
     assert!(reloaded);
+}
+
+/// The test's database, with a Redis server of its own (for faults injected with `CONFIG SET`).
+fn deps_on(app: &App, redis: &PrivateRedis) -> Deps {
+    let store = RedisStore::with_prefix(&redis.url(), &app.ctx.redis_prefix).unwrap();
+    let platform = Platform::from_parts(
+        (*app.ctx.platform.config).clone(),
+        app.ctx.platform.db.clone(),
+        store,
+    );
+    Deps::new(&platform)
+}
+
+/// Signs a buyer up and logs in through `deps`; the access token.
+async fn session_on(deps: &Deps, email: &str) -> String {
+    let signup = json!({"email": email, "password": PASSWORD, "name": "Kim", "role": "buyer"});
+    let created = handle(deps, ApiRequest::new("POST /auth/signup").json(&signup).build()).await;
+    assert_eq!(created.status(), 201);
+    let credentials = json!({"email": email, "password": PASSWORD});
+    let login = handle(
+        deps,
+        ApiRequest::new("POST /auth/login").json(&credentials).build(),
+    )
+    .await;
+    assert_eq!(login.status(), 200);
+    body_json(&login)["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_logout_redis_refused_to_record_still_refuses_the_token() {
+    let app = App::new().await;
+    let redis = PrivateRedis::start();
+    let deps = deps_on(&app, &redis);
+    let access = session_on(&deps, "kim@example.com").await;
+    let me = |token: &str| handle(&deps, ApiRequest::new("GET /auth/me").bearer(token).build());
+    // The first check loads the blacklist: from now on Redis vouches for tokens it does not list.
+    assert_eq!(me(&access).await.status(), 200);
+    let flag = deps.platform.redis.loaded_flag(shared::adapters::redis::LOADED_BLACKLIST);
+    assert_eq!(redis.command(&["EXISTS", &flag]), redis::Value::Int(1));
+
+    // Out of memory: Redis refuses every write that would grow it (deleting still works).
+    redis.command(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+    redis.command(&["CONFIG", "SET", "maxmemory", "1"]);
+    let logout = handle(&deps, ApiRequest::new("POST /auth/logout").bearer(&access).build()).await;
+    assert_eq!(logout.status(), 204, "recorded in MySQL");
+    assert_eq!(redis.command(&["EXISTS", &flag]), redis::Value::Int(0), "Redis no longer vouches");
+    assert_eq!(me(&access).await.status(), 401, "MySQL is asked");
+}
+
+#[tokio::test]
+async fn a_logout_redis_can_neither_record_nor_disown_is_503() {
+    let app = App::new().await;
+    let redis = PrivateRedis::start();
+    let deps = deps_on(&app, &redis);
+    let access = session_on(&deps, "kim@example.com").await;
+    let logout = || handle(&deps, ApiRequest::new("POST /auth/logout").bearer(&access).build());
+    assert_eq!(
+        handle(&deps, ApiRequest::new("GET /auth/me").bearer(&access).build())
+            .await
+            .status(),
+        200
+    );
+
+    // A read-only replica (its primary unreachable) refuses every write, deletes included.
+    redis.command(&["REPLICAOF", "127.0.0.1", "1"]);
+    let refused = logout().await;
+    assert_eq!(refused.status(), 503, "the logout cannot be promised");
+    assert_eq!(problem_code(&refused), "UNAVAILABLE");
+
+    // Once Redis takes writes again, logging out again works (the token is still valid there).
+    redis.command(&["REPLICAOF", "NO", "ONE"]);
+    assert_eq!(logout().await.status(), 204);
+    assert_eq!(
+        handle(&deps, ApiRequest::new("GET /auth/me").bearer(&access).build())
+            .await
+            .status(),
+        401
+    );
 }
 
 #[tokio::test]

@@ -145,6 +145,11 @@ impl Authenticator {
 
     /// Logout: the token is refused from now until it expires. MySQL first, so that a Redis
     /// failure cannot leave a logged-out token working.
+    ///
+    /// When Redis does not take the entry (down, out of memory, read-only), the blacklist's loaded
+    /// flag is dropped, so that every check asks MySQL until the list is reloaded. If Redis takes
+    /// neither, it would go on vouching for the token: the logout is refused (503), and the
+    /// caller may try again.
     pub async fn revoke(&self, principal: &Principal) -> Result<(), ApiError> {
         // Refused for as long as the token verifies: its expiry plus the clock leeway.
         let refused_until = Utc
@@ -153,17 +158,26 @@ impl Authenticator {
             .unwrap_or_else(Utc::now);
         accounts::revoke_token(&self.db, &principal.jti, principal.user_id, refused_until).await?;
         let seconds_left = seconds_until(refused_until);
-        if let Err(err) = self
+        let Err(err) = self
             .blacklist
             .add(
                 &[(principal.user_id, principal.jti.clone(), seconds_left)],
                 false,
             )
             .await
-        {
-            tracing::warn!(%err, "Redis unavailable; logout recorded in MySQL only");
+        else {
+            return Ok(());
+        };
+        match self.blacklist.forget_loaded().await {
+            Ok(()) => {
+                tracing::warn!(%err, "logout not recorded in Redis; its blacklist is read from MySQL until reloaded");
+                Ok(())
+            }
+            Err(flag_err) => {
+                tracing::error!(%err, %flag_err, "logout recorded in MySQL only, and Redis still vouches for the token");
+                Err(flag_err.into())
+            }
         }
-        Ok(())
     }
 }
 

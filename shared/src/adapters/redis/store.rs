@@ -67,6 +67,12 @@ impl RedisStore {
                 "Redis marked down after a recent failure",
             )));
         }
+        self.connection_despite_breaker().await
+    }
+
+    /// The shared connection even while Redis is marked down: for the rare write that must be
+    /// tried (a logout that could not be recorded drops the blacklist's loaded flag).
+    pub async fn connection_despite_breaker(&self) -> Result<ConnectionManager, RedisError> {
         let manager = self
             .connection
             .get_or_try_init(|| {
