@@ -10,13 +10,16 @@
 //!   hash), so timing does not reveal which emails have accounts.
 //! - Login attempts are counted per client address and per account (or, for an email of no
 //!   account, per email as `users.email`'s collation compares it: case and accents ignored) in
-//!   one-minute windows, whether they succeed or not. If Redis is down the limiter lets attempts through (logged): locking
-//!   everyone out is worse than a minute without a limit.
+//!   one-minute windows, whether they succeed or not; sign-ups per client address, before the
+//!   password is hashed. If Redis cannot answer, the process's own count decides with the same
+//!   limits: never no limit.
+//! - Argon2 runs on at most as many blocking threads as there are cores, so a burst of sign-ups
+//!   and logins queues for them instead of starving the threads that talk to Redis and MySQL.
 //! - Refresh tokens rotate on every use; presenting a spent one revokes its whole family.
 
 mod store;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
 use lambda_http::{Body, Request, Response, http::StatusCode};
@@ -34,7 +37,7 @@ use shared::{
     http::{client_ip, json, json_body, no_content, optional_json_body, respond, route_key},
 };
 use sqlx::{MySql, Transaction};
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 use utoipa::{OpenApi, ToSchema};
 
 /// Login and sign-up attempts are counted in windows of this length.
@@ -48,6 +51,8 @@ pub struct Deps {
     limiter: RateLimiter,
     /// Verified against when the email is unknown, to equalize timing.
     dummy_hash: OnceCell<String>,
+    /// One permit per Argon2 computation at a time (see [`argon2_permits`]).
+    argon2: Arc<Semaphore>,
 }
 
 impl Deps {
@@ -57,8 +62,18 @@ impl Deps {
             refresh_tokens: RefreshTokenStore::new(platform.redis.clone()),
             limiter: RateLimiter::new(platform.redis.clone()),
             dummy_hash: OnceCell::new(),
+            argon2: Arc::new(Semaphore::new(argon2_permits())),
         }
     }
+}
+
+/// As many Argon2 computations at once as the machine has cores. Each takes tens of milliseconds
+/// of CPU and 19 MiB; hundreds at once (a burst of sign-ups and logins) would take every core
+/// from the async workers, so that Redis replies pass their timeout and pooled MySQL
+/// connections are held for seconds. Queued, they make the burst slower instead of failing it.
+/// A Lambda instance serves one request at a time, so this only ever binds a local runner.
+fn argon2_permits() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 /// The Lambda entry point: one request in, one response out; failures become problem+json.
@@ -146,7 +161,7 @@ async fn signup(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> 
         let limit = deps.platform.config.auth.signup_limit_per_address;
         enforce_limits(deps, &[(format!("signup:ip:{ip}"), limit)]).await?;
     }
-    let password_hash = hash_blocking(account.password.clone()).await?;
+    let password_hash = hash_blocking(deps, account.password.clone()).await?;
 
     let mut tx = deps.platform.db.begin().await?;
     let result = insert_account(&mut tx, &account, &password_hash).await;
@@ -209,8 +224,11 @@ async fn login(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
     let limits = &deps.platform.config.auth;
     // The address first: a flood from one address stops before it reaches MySQL.
     if let Some(ip) = client_ip(req) {
-        enforce_limits(deps, &[(format!("login:ip:{ip}"), limits.login_limit_per_address)])
-            .await?;
+        enforce_limits(
+            deps,
+            &[(format!("login:ip:{ip}"), limits.login_limit_per_address)],
+        )
+        .await?;
     }
     let lookup = store::login_lookup(&deps.platform.db, &email).await?;
     // Counted per account: every spelling the lookup takes for this account's email shares one
@@ -226,7 +244,7 @@ async fn login(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
         Some(user) => user.password_hash.clone(),
         None => dummy_hash(deps).await?,
     };
-    let password_matches = verify_blocking(body.password, stored_hash).await?;
+    let password_matches = verify_blocking(deps, body.password, stored_hash).await?;
     let Some(user) = user.filter(|_| password_matches) else {
         return Err(ApiError::InvalidCredentials);
     };
@@ -250,12 +268,10 @@ async fn login(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
 /// Counts one attempt under each `(name, limit per minute)`; 429 at the first that is spent.
 async fn enforce_limits(deps: &Deps, checks: &[(String, u32)]) -> Result<(), ApiError> {
     for (name, limit) in checks {
-        match deps.limiter.hit(name, *limit, LIMIT_WINDOW).await {
-            Ok(RateDecision::Allowed) => {}
-            Ok(RateDecision::Limited { retry_after_secs }) => {
-                return Err(ApiError::RateLimited { retry_after_secs });
-            }
-            Err(err) => tracing::warn!(%err, "Redis unavailable; attempt not rate limited"),
+        if let RateDecision::Limited { retry_after_secs } =
+            deps.limiter.hit(name, *limit, LIMIT_WINDOW).await
+        {
+            return Err(ApiError::RateLimited { retry_after_secs });
         }
     }
     Ok(())
@@ -398,23 +414,46 @@ fn stored_role(text: &str) -> Result<Role, ApiError> {
 
 async fn dummy_hash(deps: &Deps) -> Result<String, ApiError> {
     deps.dummy_hash
-        .get_or_try_init(|| hash_blocking(uuid::Uuid::new_v4().to_string()))
+        .get_or_try_init(|| hash_blocking(deps, uuid::Uuid::new_v4().to_string()))
         .await
         .cloned()
 }
 
-/// Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
-async fn hash_blocking(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
+/// Argon2 takes tens of milliseconds of CPU: keep it off the async workers, and run no more of
+/// it at once than there are cores.
+async fn hash_blocking(deps: &Deps, password: String) -> Result<String, ApiError> {
+    let permit = deps
+        .argon2
+        .clone()
+        .acquire_owned()
         .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)
+        .map_err(ApiError::internal)?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        hash_password(&password)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)
 }
 
-async fn verify_blocking(password: String, stored_hash: String) -> Result<bool, ApiError> {
-    tokio::task::spawn_blocking(move || verify_password(&password, &stored_hash))
+async fn verify_blocking(
+    deps: &Deps,
+    password: String,
+    stored_hash: String,
+) -> Result<bool, ApiError> {
+    let permit = deps
+        .argon2
+        .clone()
+        .acquire_owned()
         .await
-        .map_err(ApiError::internal)
+        .map_err(ApiError::internal)?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        verify_password(&password, &stored_hash)
+    })
+    .await
+    .map_err(ApiError::internal)
 }
 
 /// The OpenAPI description of this function's routes.

@@ -172,7 +172,10 @@ async fn signup_is_rate_limited_per_client_address() {
     assert_eq!(problem_code(&taken), "RATE_LIMITED");
     assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 2);
     // Another address is counted on its own.
-    assert_eq!(app.call(attempt("c@x.kr", "198.51.100.2")).await.status(), 201);
+    assert_eq!(
+        app.call(attempt("c@x.kr", "198.51.100.2")).await.status(),
+        201
+    );
 }
 
 #[tokio::test]
@@ -351,10 +354,17 @@ async fn every_spelling_of_an_accounts_email_shares_one_login_counter() {
         ("LOGIN_LIMIT_PER_ADDRESS", "100"),
     ])
     .await;
-    assert_eq!(app.signup("victim@example.com", "buyer").await.status(), 201);
+    assert_eq!(
+        app.signup("victim@example.com", "buyer").await.status(),
+        201
+    );
     // The lookup (the column's collation) takes each of these for the account's email...
     let right = app.login("vÍctim@example.com", PASSWORD).await;
-    assert_eq!(right.status(), 200, "accents and case are ignored by the lookup");
+    assert_eq!(
+        right.status(),
+        200,
+        "accents and case are ignored by the lookup"
+    );
     // ...so they all count against the account, however they are spelled.
     for spelling in ["víctim@example.com", "vìctim@example.com \u{200b}"] {
         assert_eq!(app.login(spelling, "wrong-password").await.status(), 401);
@@ -371,7 +381,11 @@ async fn spellings_of_an_unknown_email_share_one_login_counter() {
         ("LOGIN_LIMIT_PER_ADDRESS", "100"),
     ])
     .await;
-    for spelling in ["ghost@example.com", "ghóst@example.com", "GHÒST@example.com"] {
+    for spelling in [
+        "ghost@example.com",
+        "ghóst@example.com",
+        "GHÒST@example.com",
+    ] {
         assert_eq!(app.login(spelling, PASSWORD).await.status(), 401);
     }
     // An unknown email is answered like a known one, limit included.
@@ -397,7 +411,10 @@ async fn the_login_lookup_names_the_email_columns_collation() {
 #[tokio::test]
 async fn an_email_is_taken_in_every_spelling_the_lookup_accepts() {
     let app = App::new().await;
-    assert_eq!(app.signup("victim@example.com", "buyer").await.status(), 201);
+    assert_eq!(
+        app.signup("victim@example.com", "buyer").await.status(),
+        201
+    );
     for spelling in ["víctim@example.com", "VÌCTIM@example.com"] {
         let response = app.signup(spelling, "buyer").await;
         assert_eq!(problem_code(&response), "EMAIL_TAKEN", "{spelling}");
@@ -433,6 +450,53 @@ async fn login_is_rate_limited_per_client_address() {
         app.call(attempt("c@x.kr", "198.51.100.2")).await.status(),
         401
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_concurrent_signups_and_logins_is_slowed_down_not_failed_or_unlimited() {
+    let app = App::with_vars(&[
+        ("LOGIN_LIMIT_PER_EMAIL", "3"),
+        ("LOGIN_LIMIT_PER_ADDRESS", "100000"),
+        ("SIGNUP_LIMIT_PER_ADDRESS", "100000"),
+    ])
+    .await;
+    assert_eq!(
+        app.signup("victim@example.com", "buyer").await.status(),
+        201
+    );
+    let app = &app;
+    // 300 buyers sign up and log in at once, on this machine's few cores, while someone guesses
+    // one account's password.
+    let buyer = |n: usize| async move {
+        let email = format!("buyer-{n}@example.com");
+        let signup = app.signup(&email, "buyer").await;
+        let login = app.login(&email, PASSWORD).await;
+        (signup.status().as_u16(), login.status().as_u16())
+    };
+    let guess = |_| async move {
+        app.login("victim@example.com", "wrong-password")
+            .await
+            .status()
+            .as_u16()
+    };
+    let started = std::time::Instant::now();
+    let (buyers, guesses) = tokio::join!(
+        futures::future::join_all((0..300).map(buyer)),
+        futures::future::join_all((0..30).map(guess)),
+    );
+    let mut outcomes = std::collections::BTreeMap::<(u16, u16), usize>::new();
+    for pair in &buyers {
+        *outcomes.entry(*pair).or_default() += 1;
+    }
+    assert_eq!(
+        outcomes,
+        std::collections::BTreeMap::from([((201, 200), 300)]),
+        "every buyer signed up and logged in, after {:?}",
+        started.elapsed()
+    );
+    let counted = guesses.iter().filter(|status| **status == 401).count();
+    let limited = guesses.iter().filter(|status| **status == 429).count();
+    assert_eq!((counted, limited), (3, 27), "{guesses:?}");
 }
 
 // --- refresh --------------------------------------------------------------------------------
@@ -664,7 +728,10 @@ async fn a_logged_out_token_stays_refused_for_as_long_as_it_would_be_accepted() 
         .await
         .unwrap();
     let left_ms = accepted_until * 1000 - Utc::now().timestamp_millis();
-    assert!(ttl_ms >= left_ms, "entry lives {ttl_ms} ms, the token {left_ms} ms");
+    assert!(
+        ttl_ms >= left_ms,
+        "entry lives {ttl_ms} ms, the token {left_ms} ms"
+    );
     let (stored,): (chrono::DateTime<Utc>,) =
         sqlx::query_as("SELECT expires_at FROM revoked_access_tokens WHERE jti = ?")
             .bind(&claims.jti)
@@ -674,7 +741,7 @@ async fn a_logged_out_token_stays_refused_for_as_long_as_it_would_be_accepted() 
     assert!(stored.timestamp() >= accepted_until, "{stored}");
 
     // Past exp, still inside the leeway: refused, through Redis and through MySQL alike.
-    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert_eq!(app.me(&token).await.status(), 401);
     let _: () = redis::cmd("DEL")
         .arg(&entry)
@@ -682,7 +749,12 @@ async fn a_logged_out_token_stays_refused_for_as_long_as_it_would_be_accepted() 
         .await
         .unwrap();
     let _: () = redis::cmd("DEL")
-        .arg(app.ctx.platform.redis.loaded_flag(shared::adapters::redis::LOADED_BLACKLIST))
+        .arg(
+            app.ctx
+                .platform
+                .redis
+                .loaded_flag(shared::adapters::redis::LOADED_BLACKLIST),
+        )
         .query_async(&mut connection)
         .await
         .unwrap();
@@ -737,16 +809,25 @@ fn deps_on(app: &App, redis: &PrivateRedis) -> Deps {
 /// Signs a buyer up and logs in through `deps`; the access token.
 async fn session_on(deps: &Deps, email: &str) -> String {
     let signup = json!({"email": email, "password": PASSWORD, "name": "Kim", "role": "buyer"});
-    let created = handle(deps, ApiRequest::new("POST /auth/signup").json(&signup).build()).await;
+    let created = handle(
+        deps,
+        ApiRequest::new("POST /auth/signup").json(&signup).build(),
+    )
+    .await;
     assert_eq!(created.status(), 201);
     let credentials = json!({"email": email, "password": PASSWORD});
     let login = handle(
         deps,
-        ApiRequest::new("POST /auth/login").json(&credentials).build(),
+        ApiRequest::new("POST /auth/login")
+            .json(&credentials)
+            .build(),
     )
     .await;
     assert_eq!(login.status(), 200);
-    body_json(&login)["access_token"].as_str().unwrap().to_owned()
+    body_json(&login)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -758,15 +839,26 @@ async fn a_logout_redis_refused_to_record_still_refuses_the_token() {
     let me = |token: &str| handle(&deps, ApiRequest::new("GET /auth/me").bearer(token).build());
     // The first check loads the blacklist: from now on Redis vouches for tokens it does not list.
     assert_eq!(me(&access).await.status(), 200);
-    let flag = deps.platform.redis.loaded_flag(shared::adapters::redis::LOADED_BLACKLIST);
+    let flag = deps
+        .platform
+        .redis
+        .loaded_flag(shared::adapters::redis::LOADED_BLACKLIST);
     assert_eq!(redis.command(&["EXISTS", &flag]), redis::Value::Int(1));
 
     // Out of memory: Redis refuses every write that would grow it (deleting still works).
     redis.command(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
     redis.command(&["CONFIG", "SET", "maxmemory", "1"]);
-    let logout = handle(&deps, ApiRequest::new("POST /auth/logout").bearer(&access).build()).await;
+    let logout = handle(
+        &deps,
+        ApiRequest::new("POST /auth/logout").bearer(&access).build(),
+    )
+    .await;
     assert_eq!(logout.status(), 204, "recorded in MySQL");
-    assert_eq!(redis.command(&["EXISTS", &flag]), redis::Value::Int(0), "Redis no longer vouches");
+    assert_eq!(
+        redis.command(&["EXISTS", &flag]),
+        redis::Value::Int(0),
+        "Redis no longer vouches"
+    );
     assert_eq!(me(&access).await.status(), 401, "MySQL is asked");
 }
 
@@ -776,11 +868,19 @@ async fn a_logout_redis_can_neither_record_nor_disown_is_503() {
     let redis = PrivateRedis::start();
     let deps = deps_on(&app, &redis);
     let access = session_on(&deps, "kim@example.com").await;
-    let logout = || handle(&deps, ApiRequest::new("POST /auth/logout").bearer(&access).build());
+    let logout = || {
+        handle(
+            &deps,
+            ApiRequest::new("POST /auth/logout").bearer(&access).build(),
+        )
+    };
     assert_eq!(
-        handle(&deps, ApiRequest::new("GET /auth/me").bearer(&access).build())
-            .await
-            .status(),
+        handle(
+            &deps,
+            ApiRequest::new("GET /auth/me").bearer(&access).build()
+        )
+        .await
+        .status(),
         200
     );
 
@@ -794,9 +894,12 @@ async fn a_logout_redis_can_neither_record_nor_disown_is_503() {
     redis.command(&["REPLICAOF", "NO", "ONE"]);
     assert_eq!(logout().await.status(), 204);
     assert_eq!(
-        handle(&deps, ApiRequest::new("GET /auth/me").bearer(&access).build())
-            .await
-            .status(),
+        handle(
+            &deps,
+            ApiRequest::new("GET /auth/me").bearer(&access).build()
+        )
+        .await
+        .status(),
         401
     );
 }
@@ -832,6 +935,61 @@ async fn with_redis_down_tokens_are_checked_against_mysql() {
     // Health says so.
     let health = body_json(&handle(&deps, ApiRequest::new("GET /health").build()).await);
     assert_eq!(health["status"], "degraded");
+}
+
+#[tokio::test]
+async fn with_redis_unreachable_the_limits_still_hold() {
+    let app = App::with_vars(&[
+        ("LOGIN_LIMIT_PER_EMAIL", "3"),
+        ("LOGIN_LIMIT_PER_ADDRESS", "5"),
+        ("SIGNUP_LIMIT_PER_ADDRESS", "2"),
+    ])
+    .await;
+    app.signup("kim@example.com", "buyer").await;
+    let dead_redis = RedisStore::with_prefix("redis://127.0.0.1:1", &app.ctx.redis_prefix).unwrap();
+    let platform = Platform::from_parts(
+        (*app.ctx.platform.config).clone(),
+        app.ctx.platform.db.clone(),
+        dead_redis,
+    );
+    let deps = Deps::new(&platform);
+    let login = |email: &str, ip: &str| {
+        handle(
+            &deps,
+            ApiRequest::new("POST /auth/login")
+                .json(&json!({"email": email, "password": "wrong-password"}))
+                .source_ip(ip)
+                .build(),
+        )
+    };
+    // Per account: three attempts, then refused with a wait.
+    for _ in 0..3 {
+        assert_eq!(login("kim@example.com", "198.51.100.1").await.status(), 401);
+    }
+    let limited = login("KIM@example.com", "198.51.100.2").await;
+    assert_eq!(limited.status(), 429);
+    assert_eq!(problem_code(&limited), "RATE_LIMITED");
+    assert!(limited.headers().contains_key("retry-after"));
+    // Per address: 198.51.100.1 made three, two more are allowed.
+    for email in ["a@x.kr", "b@x.kr"] {
+        assert_eq!(login(email, "198.51.100.1").await.status(), 401);
+    }
+    assert_eq!(login("c@x.kr", "198.51.100.1").await.status(), 429);
+    // Sign-ups per address (they need no Redis otherwise).
+    let signup = |email: &str| {
+        handle(
+            &deps,
+            ApiRequest::new("POST /auth/signup")
+                .json(
+                    &json!({"email": email, "password": PASSWORD, "name": "Lee", "role": "buyer"}),
+                )
+                .source_ip("198.51.100.9")
+                .build(),
+        )
+    };
+    assert_eq!(signup("lee1@x.kr").await.status(), 201);
+    assert_eq!(signup("lee2@x.kr").await.status(), 201);
+    assert_eq!(problem_code(&signup("lee3@x.kr").await), "RATE_LIMITED");
 }
 
 // --- API Gateway events ---------------------------------------------------------------------
