@@ -339,6 +339,44 @@ ensure_moto() {
 }
 
 # ---------------------------------------------------------------------------
+# The fake PortOne (the fake-portone crate), on the address PORTONE_API_BASE
+# names, unless something already answers there (a fake from another command,
+# or whatever PortOne stand-in you run). It delivers its signed webhooks to
+# FAKE_PORTONE_WEBHOOK_URL, the local runner's webhook route by default. Call
+# after build_release: it runs the release binary.
+# ---------------------------------------------------------------------------
+ensure_fake_portone() {
+    if ! [[ "$PORTONE_API_BASE" =~ ^http://(127\.0\.0\.1|localhost):([0-9]+)/?$ ]]; then
+        ks_log "PortOne: $PORTONE_API_BASE is not on this machine; no fake started"
+        return 0
+    fi
+    local port="${BASH_REMATCH[2]}"
+    local url="http://127.0.0.1:$port" log="$KS_LOGS/fake-portone.log"
+    if ks_http_up "$url"; then
+        ks_log "PortOne: reusing $url"
+        return 0
+    fi
+    : "${FAKE_PORTONE_WEBHOOK_URL:=http://127.0.0.1:3000/webhooks/portone}"
+    export FAKE_PORTONE_WEBHOOK_URL
+
+    mkdir -p "$KS_PIDS" "$KS_LOGS"
+    ks_log "fake PortOne: starting on $url (webhooks to $FAKE_PORTONE_WEBHOOK_URL)"
+    "$KS_RELEASE_BIN/fake-portone" --listen "127.0.0.1:$port" >>"$log" 2>&1 &
+    local pid=$!
+    printf '%s\n' "$pid" >"$KS_PIDS/fake-portone.pid"
+    ks_track "$pid" "fake-portone"
+
+    local _
+    for _ in $(seq 50); do
+        ks_http_up "$url" && { ks_log "fake PortOne: ready (pid $pid)"; return 0; }
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    ks_show_log "$log"
+    ks_die "the fake PortOne did not answer on $url within 10 s (log: .local/logs/fake-portone.log)"
+}
+
+# ---------------------------------------------------------------------------
 # Tables and queues from template.yaml, created on AWS_ENDPOINT_URL.
 # Extra arguments go to provision.py (e.g. --suffix, --print-env).
 # ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod cursor;
 pub mod order;
 pub mod payment;
+pub mod payment_check;
 pub mod product;
 pub mod settlement;
 pub mod stock;

@@ -205,7 +205,6 @@ async fn every_invalid_transition_is_409() {
         (
             "cancel",
             &[
-                "PAID",
                 "SHIPPED",
                 "CONFIRMED",
                 "EXPIRED",
