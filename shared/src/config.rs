@@ -143,6 +143,8 @@ pub struct AuthConfig {
     pub login_limit_per_email: u32,
     /// Login attempts allowed per client address per minute.
     pub login_limit_per_address: u32,
+    /// Sign-up attempts allowed per client address per minute.
+    pub signup_limit_per_address: u32,
 }
 
 impl fmt::Debug for AuthConfig {
@@ -155,6 +157,7 @@ impl fmt::Debug for AuthConfig {
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("login_limit_per_email", &self.login_limit_per_email)
             .field("login_limit_per_address", &self.login_limit_per_address)
+            .field("signup_limit_per_address", &self.signup_limit_per_address)
             .finish()
     }
 }
@@ -203,6 +206,7 @@ impl Config {
                 ),
                 login_limit_per_email: env.parsed("LOGIN_LIMIT_PER_EMAIL", 10),
                 login_limit_per_address: env.parsed("LOGIN_LIMIT_PER_ADDRESS", 60),
+                signup_limit_per_address: env.parsed("SIGNUP_LIMIT_PER_ADDRESS", 20),
             },
             products: ProductsConfig {
                 list_cache: env.parsed("PRODUCT_LIST_CACHE", true),
@@ -369,6 +373,7 @@ mod tests {
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(!printed.contains("a-very-long-secret"), "{printed}");
         assert_eq!(config.auth.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(config.auth.signup_limit_per_address, 20);
     }
 
     #[test]

@@ -6,6 +6,9 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::missing_panics_doc)]
 
 pub mod aws;
+mod private_redis;
+
+pub use private_redis::PrivateRedis;
 
 use std::collections::HashMap;
 
