@@ -64,10 +64,14 @@ impl Deps {
     }
 }
 
+/// Each handler's future is boxed: it nests PortOne, DynamoDB and MySQL calls deep enough that,
+/// unboxed, the compiler's layout queries for the callers' futures run out of depth.
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
     let result = match route_key(&req) {
-        Some("POST /webhooks/portone") => webhook::webhook(deps, &req).await,
-        Some("POST /payments/{payment_id}/complete") => complete::complete(deps, &req).await,
+        Some("POST /webhooks/portone") => Box::pin(webhook::webhook(deps, &req)).await,
+        Some("POST /payments/{payment_id}/complete") => {
+            Box::pin(complete::complete(deps, &req)).await
+        }
         other => Err(ApiError::RouteNotFound(
             other.unwrap_or_default().to_owned(),
         )),

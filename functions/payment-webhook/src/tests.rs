@@ -58,10 +58,8 @@ impl App {
         }
     }
 
-    /// Boxed: the handler's future (PortOne, MySQL and DynamoDB calls) is deep, and the test
-    /// helpers that await it would nest it deeper still.
     async fn call(&self, req: ApiRequest) -> Response<Body> {
-        Box::pin(handle(&self.deps, req.build())).await
+        handle(&self.deps, req.build()).await
     }
 
     /// A buyer with a pending checkout of one product (`quantity` units at 100,000 KRW).
