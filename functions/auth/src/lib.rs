@@ -123,13 +123,19 @@ async fn health(deps: &Deps) -> Result<Response<Body>, ApiError> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SignupRequest {
+    /// Case-insensitive; something@domain.tld, no spaces.
+    #[schema(max_length = 254, pattern = r"^[^@\s]+@[^@\s.][^@\s]*\.[^@\s]*[^@\s.]$")]
     email: String,
-    /// At least 10 characters.
+    /// 10 to 128 characters.
+    #[schema(min_length = 10, max_length = 128)]
     password: String,
+    /// 1 to 100 characters, not only spaces.
+    #[schema(max_length = 100, pattern = r"\S")]
     name: String,
     /// `buyer` or `partner`.
+    #[schema(pattern = "^(buyer|partner)$")]
     role: String,
-    /// Partners only, optional; ignored for buyers.
+    /// Partners only, optional (up to 200 characters, not only spaces); ignored for buyers.
     #[serde(default)]
     business_name: Option<String>,
 }

@@ -79,7 +79,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 }
 
 #[utoipa::path(get, path = "/products", tag = "products",
-    params(("size" = Option<u32>, Query, description = "1 to 100, default 40"),
+    params(("size" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 40"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page; empty for the first")),
     responses((status = 200, body = ProductPage), (status = 422, body = Problem)))]
 async fn list(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
