@@ -399,5 +399,43 @@ build_release() {
     cargo build --release --workspace --bins
 }
 
+# ---------------------------------------------------------------------------
+# A private local runner for the checks that talk HTTP to a whole stack
+# (scripts/fuzz, scripts/browser): the debug build, its own database
+# kicksync_NAME (dropped and re-created, so the seed is the only data), Redis
+# prefix and fake PortOne (on PORT+1), the tests' moto (MOTO_TEST_PORT, 5001),
+# serving on 127.0.0.1:PORT. Stopped on exit with the rest.
+# ---------------------------------------------------------------------------
+start_private_runner() {
+    local name="$1" port="$2"
+    MOTO_PORT="${MOTO_TEST_PORT:-5001}"
+    AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
+    DATABASE_URL="mysql://root@127.0.0.1:${DB_PORT}/kicksync_$name"
+    REDIS_KEY_PREFIX="ks$name:"
+    PORTONE_API_BASE="http://127.0.0.1:$((port + 1))"
+    FAKE_PORTONE_WEBHOOK_URL="http://127.0.0.1:$port/webhooks/portone"
+    export MOTO_PORT AWS_ENDPOINT_URL DATABASE_URL REDIS_KEY_PREFIX PORTONE_API_BASE \
+        FAKE_PORTONE_WEBHOOK_URL
+
+    ensure_venv
+    ensure_mariadb
+    ensure_redis
+    ensure_moto "$MOTO_PORT"
+    ks_db_exec "DROP DATABASE IF EXISTS kicksync_$name"
+    ensure_database
+    redis-cli -p "$REDIS_PORT" --scan --pattern "${REDIS_KEY_PREFIX}*" |
+        xargs -r redis-cli -p "$REDIS_PORT" del >/dev/null
+    provision
+    local aws_env
+    aws_env="$(provision --print-env)"
+    eval "$aws_env"
+
+    ks_log "cargo build -p kicksync-local -p fake-portone (debug)"
+    cargo build -p kicksync-local -p fake-portone
+    KS_RELEASE_BIN="$CARGO_TARGET_DIR/debug" ensure_fake_portone
+    ks_start_http "$name-runner" "http://127.0.0.1:$port/health" \
+        "$CARGO_TARGET_DIR/debug/kicksync-local" serve --addr "127.0.0.1:$port" --migrate --seed
+}
+
 # A banner between the steps of a longer script.
 ks_step() { printf '\n\033[1;35m━━━ %s\033[0m\n' "$*" >&2; }
