@@ -124,7 +124,10 @@ async fn health(deps: &Deps) -> Result<Response<Body>, ApiError> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SignupRequest {
     /// Case-insensitive; something@domain.tld, no spaces.
-    #[schema(max_length = 254, pattern = r"^[^@\s]+@[^@\s.][^@\s]*\.[^@\s]*[^@\s.]$")]
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^@\s]+@[^@\s.][^@\s]*\.[^@\s]*[^@\s.]$"
+    )]
     email: String,
     /// 10 to 128 characters.
     #[schema(min_length = 10, max_length = 128)]

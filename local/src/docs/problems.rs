@@ -8,9 +8,7 @@
 //! media type it meets documented.
 
 use utoipa::openapi::{
-    ContentBuilder, OpenApi, RefOr, Response, ResponseBuilder,
-    path::Operation,
-    schema::Ref,
+    ContentBuilder, OpenApi, RefOr, Response, ResponseBuilder, path::Operation, schema::Ref,
 };
 
 use shared::error::PROBLEM_JSON;
@@ -81,14 +79,24 @@ fn add_shared_answers(operation: &mut Operation) {
     if operation.request_body.is_some() {
         shared.push(("400", "MALFORMED_JSON: the body is not JSON"));
         shared.push(("413", "PAYLOAD_TOO_LARGE: the body is over 64 KiB"));
-        shared.push(("415", "UNSUPPORTED_MEDIA_TYPE: the body is not application/json"));
+        shared.push((
+            "415",
+            "UNSUPPORTED_MEDIA_TYPE: the body is not application/json",
+        ));
         shared.push(("422", "VALIDATION: the failing fields are in `errors`"));
     }
-    if operation.parameters.as_ref().is_some_and(|params| !params.is_empty()) {
+    if operation
+        .parameters
+        .as_ref()
+        .is_some_and(|params| !params.is_empty())
+    {
         shared.push(("422", "VALIDATION: the failing fields are in `errors`"));
     }
     shared.push(("500", "INTERNAL: nothing was changed; retry"));
-    shared.push(("503", "UNAVAILABLE: a store or PortOne is unavailable; retry"));
+    shared.push((
+        "503",
+        "UNAVAILABLE: a store or PortOne is unavailable; retry",
+    ));
     for (status, description) in shared {
         operation
             .responses
