@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::{Asia::Seoul, Tz};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::FieldError;
+use crate::domain::{FieldError, dates};
 
 pub mod lock;
 pub use lock::{DayLock, LockDecision, Trigger, decide};
@@ -48,6 +48,20 @@ pub fn settlement_date_of(instant: DateTime<Utc>) -> NaiveDate {
 pub fn default_date(now: DateTime<Utc>) -> NaiveDate {
     let today = settlement_date_of(now);
     today.pred_opt().unwrap_or(today)
+}
+
+/// The date an admin asked to settle, if MySQL can hold that day whole (its first and last
+/// instants too).
+pub fn check_run_date(date: NaiveDate) -> Result<NaiveDate, FieldError> {
+    let date = dates::check_date("date", date)?;
+    let (start, end) = day_range(date);
+    if !(dates::is_storable_instant(start) && dates::is_storable_instant(end)) {
+        return Err(FieldError::new(
+            "date",
+            "must be a day from 1000-01-02 on (whose hours MySQL can hold)",
+        ));
+    }
+    Ok(date)
 }
 
 /// Splits `date` into `partitions` contiguous, non-overlapping `[start, end)` UTC ranges of
@@ -235,6 +249,15 @@ mod tests {
             default_date(utc("2026-03-15T14:00:00Z")),
             date("2026-03-14")
         );
+    }
+
+    #[test]
+    fn a_run_date_is_a_day_mysql_holds_whole() {
+        assert_eq!(check_run_date(date("1000-01-02")), Ok(date("1000-01-02")));
+        for refused in ["1000-01-01", "0001-01-01"] {
+            let error = check_run_date(date(refused)).unwrap_err();
+            assert_eq!(error.field, "date", "{refused}");
+        }
     }
 
     #[test]
