@@ -3,8 +3,9 @@
 //! - `PUT /admin/partners/{id}/commission` sets a partner's policy from `effective_from` on
 //!   (setting one for the same date again replaces it).
 //! - `POST /admin/settlements/runs` starts a run through [`start_run`], as the nightly schedule
-//!   does (202; 409 `RUN_IN_PROGRESS` while a live run holds the day). An admin may re-run a
-//!   settled day; its settlements are then replaced.
+//!   does (202; 409 `RUN_IN_PROGRESS` while a live run holds the day; 422 for a day that has not
+//!   ended in Asia/Seoul, see [`check_run_date`]). An admin may re-run a settled day; its
+//!   settlements are then recomputed and replaced.
 //! - `GET /admin/settlements/runs/{run_id}` and `GET /admin/settlements?date=` for admins,
 //!   `GET /partner/settlements?from=&to=` for a partner's own payouts.
 //!
@@ -133,7 +134,7 @@ async fn set_commission(deps: &Deps, req: &Request) -> Result<Response<Body>, Ap
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunRequest {
-    /// YYYY-MM-DD (Asia/Seoul); default yesterday.
+    /// YYYY-MM-DD (Asia/Seoul), a day that has ended there (422 otherwise); default yesterday.
     date: Option<NaiveDate>,
 }
 
@@ -146,7 +147,7 @@ async fn start(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
     principal.require(&[Role::Admin])?;
     let body: RunRequest = optional_json_body(req)?.unwrap_or_default();
     let now = Utc::now();
-    let date = check_run_date(body.date.unwrap_or_else(|| default_date(now)))
+    let date = check_run_date(body.date.unwrap_or_else(|| default_date(now)), now)
         .map_err(|error| ApiError::Validation(vec![error]))?;
     match start_run(&deps.run_starter, date, Trigger::Admin, now).await {
         Ok(StartOutcome::Started(run)) => {

@@ -248,6 +248,11 @@ async fn every_admin_route_in_the_table_is_handled() {
     }
 }
 
+/// The Seoul date `days` after today (negative: before), as the API writes it.
+fn seoul_date(days: i64) -> String {
+    (shared::domain::settlement::settlement_date_of(Utc::now()) + Duration::days(days)).to_string()
+}
+
 fn assert_invalid(response: &Response<Body>, field: &str, what: &str) {
     assert_eq!(response.status(), 422, "{what}: {:?}", body_json(response));
     assert_eq!(problem_code(response), "VALIDATION", "{what}");
@@ -379,4 +384,30 @@ async fn a_run_date_mysql_cannot_hold_whole_is_422_and_starts_nothing() {
     // The earliest day MySQL holds whole.
     let accepted = app.call(run_request(&admin, "1000-01-02")).await;
     assert_eq!(accepted.status(), 202, "{:?}", body_json(&accepted));
+}
+
+#[tokio::test]
+async fn a_run_of_a_day_that_has_not_ended_in_seoul_is_422_and_starts_nothing() {
+    let app = App::new().await;
+    let (_, admin) = app.ctx.user(Role::Admin).await;
+    let today = seoul_date(0);
+    for date in [today.clone(), seoul_date(1), "9999-12-31".to_owned()] {
+        assert_invalid(&app.call(run_request(&admin, &date)).await, "date", &date);
+    }
+    assert_eq!(runs_started(&app).await, 0, "no run was started");
+    assert_eq!(
+        app.deps
+            .run_starter
+            .runs()
+            .lock(today.parse().unwrap())
+            .await
+            .unwrap(),
+        None,
+        "today's lock was not taken"
+    );
+    // Yesterday in Seoul has ended.
+    let yesterday = seoul_date(-1);
+    let accepted = app.call(run_request(&admin, &yesterday)).await;
+    assert_eq!(accepted.status(), 202, "{:?}", body_json(&accepted));
+    assert_eq!(body_json(&accepted)["date"], yesterday);
 }
