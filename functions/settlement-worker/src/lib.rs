@@ -200,10 +200,38 @@ where
 /// Turns a run's partials into the day's settlements, checks them against the orders, and ends
 /// the run. Safe to repeat: it replaces the day's rows and writes the same end.
 ///
+/// Two steps: [`prepare_finalize`] writes the settlements in a transaction it leaves open and
+/// checks that the run still holds the day; [`commit_finalize`] compares and commits.
+pub async fn finalize(deps: &Deps, run: &RunState) -> Result<RunStatus, WorkerError> {
+    match prepare_finalize(deps, run).await? {
+        Some(prepared) => commit_finalize(deps, run, prepared).await,
+        None => Ok(RunStatus::Failed),
+    }
+}
+
+/// The day's settlements of a run, written in a transaction not yet committed, and what they
+/// are compared with.
+#[derive(Debug)]
+pub struct PreparedFinal {
+    tx: sqlx::Transaction<'static, sqlx::MySql>,
+    partners: usize,
+    settled: settlements::DayTotals,
+    direct: settlements::DayTotals,
+    started: Instant,
+    write_time: Duration,
+    check_time: Duration,
+}
+
+/// The first step of [`finalize`]: the settlements written (uncommitted) and the direct totals
+/// of the day's orders; `None` (everything rolled back) if the run was taken over meanwhile.
+///
 /// The direct query of the day's orders runs on its own connections while the settlements are
 /// written in the transaction: the two sides are independent reads, and both are complete
 /// before they are compared and before anything commits.
-pub async fn finalize(deps: &Deps, run: &RunState) -> Result<RunStatus, WorkerError> {
+pub async fn prepare_finalize(
+    deps: &Deps,
+    run: &RunState,
+) -> Result<Option<PreparedFinal>, WorkerError> {
     let started = Instant::now();
     let direct = async {
         let result = settlements::day_totals(&deps.db, run.date).await;
@@ -230,14 +258,41 @@ pub async fn finalize(deps: &Deps, run: &RunState) -> Result<RunStatus, WorkerEr
     };
     let ((direct, check_time), written) = tokio::join!(direct, written);
     let direct = direct?;
-    let (mut tx, partners, settled, write_time) = written?;
+    let (tx, partners, settled, write_time) = written?;
 
     // Taken over while we worked: the newer run owns the day's results.
     let current = deps.runs.run(&run.run_id).await?;
     if current.is_none_or(|current| current.status != RunStatus::Running) {
         tx.rollback().await?;
-        return Ok(RunStatus::Failed);
+        return Ok(None);
     }
+    Ok(Some(PreparedFinal {
+        tx,
+        partners,
+        settled,
+        direct,
+        started,
+        write_time,
+        check_time,
+    }))
+}
+
+/// The second step of [`finalize`]: equal totals commit the settlements and COMPLETED; different
+/// ones roll back and FAIL the run.
+pub async fn commit_finalize(
+    deps: &Deps,
+    run: &RunState,
+    prepared: PreparedFinal,
+) -> Result<RunStatus, WorkerError> {
+    let PreparedFinal {
+        mut tx,
+        partners,
+        settled,
+        direct,
+        started,
+        write_time,
+        check_time,
+    } = prepared;
     if settled != direct {
         tx.rollback().await?;
         let reason = format!(
