@@ -13,7 +13,10 @@
 //! 5. if that made every partition done, finalize: apply each partner's commission policy in
 //!    force on the day, replace the day's settlements in one transaction, and compare their
 //!    totals with a direct query of the day's orders before committing. Equal: COMPLETED;
-//!    different: rolled back and FAILED with both sides in the reason.
+//!    different: rolled back and FAILED with both sides in the reason. The COMPLETED mark is a
+//!    guarded update in that same transaction (`... WHERE id = ? AND status = 'RUNNING'`): a
+//!    run taken over after its last check (the takeover marks it FAILED in MySQL before the new
+//!    run starts) changes no row, and everything is rolled back.
 //!
 //! A crash between any two steps is repaired by redelivery: steps 2–4 are idempotent, and a
 //! redelivered message of a run whose partitions are all done (but which is not finished)
@@ -308,7 +311,12 @@ pub async fn commit_finalize(
         return Ok(RunStatus::Failed);
     }
     let compared = Instant::now();
-    settlements::finish_run(&mut tx, &run.run_id, RunStatus::Completed, None).await?;
+    // The run may have been taken over since `prepare_finalize` looked: only a run still
+    // RUNNING in MySQL, under the row lock this update takes, commits its settlements.
+    if !settlements::finish_run(&mut tx, &run.run_id, RunStatus::Completed, None).await? {
+        tx.rollback().await?;
+        return ended_elsewhere(deps, run).await;
+    }
     tx.commit().await?;
     let committed = Instant::now();
     deps.runs
@@ -328,6 +336,28 @@ pub async fn commit_finalize(
         "settlement run completed"
     );
     Ok(RunStatus::Completed)
+}
+
+/// A finalizer found its run ended when it came to commit, and rolled back. Either a takeover
+/// FAILED it (the newer run owns the day; nothing of ours was written), or an earlier finalizer
+/// of this same run committed the same rows and then stopped before recording the end in
+/// DynamoDB (a redelivered last partition), which is recorded now.
+async fn ended_elsewhere(deps: &Deps, run: &RunState) -> Result<RunStatus, WorkerError> {
+    let ended = settlements::find_run(&deps.db, &run.run_id)
+        .await?
+        .map(|row| row.status);
+    if ended == Some(RunStatus::Completed) {
+        deps.runs
+            .finish(run.date, &run.run_id, RunStatus::Completed, None)
+            .await?;
+        return Ok(RunStatus::Completed);
+    }
+    tracing::warn!(
+        run_id = run.run_id,
+        date = %run.date,
+        "the run was taken over before its settlements were committed; they were rolled back"
+    );
+    Ok(RunStatus::Failed)
 }
 
 #[cfg(test)]
