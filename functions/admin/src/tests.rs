@@ -411,3 +411,64 @@ async fn a_run_of_a_day_that_has_not_ended_in_seoul_is_422_and_starts_nothing() 
     assert_eq!(accepted.status(), 202, "{:?}", body_json(&accepted));
     assert_eq!(body_json(&accepted)["date"], yesterday);
 }
+
+#[tokio::test]
+async fn a_run_that_could_not_start_tells_admins_a_generic_error_not_the_drivers() {
+    let aws = TestAws::new(30).await;
+    // A queue that does not exist: the run is recorded, then sending its partitions fails.
+    let missing_queue = format!("{}-missing", aws.queue_url);
+    let ctx = TestContext::with_vars(&[
+        ("SETTLEMENT_RUNS_TABLE", aws.table.as_str()),
+        ("SETTLEMENT_QUEUE_URL", missing_queue.as_str()),
+    ])
+    .await;
+    let deps = Deps::new(&ctx.platform, &aws.sdk);
+    let app = App {
+        ctx,
+        _aws: aws,
+        deps,
+    };
+    let (_, admin) = app.ctx.user(Role::Admin).await;
+    let started = app
+        .call(
+            ApiRequest::new("POST /admin/settlements/runs")
+                .bearer(&admin)
+                .json(&json!({"date": "2026-03-15"})),
+        )
+        .await;
+    assert_eq!(started.status(), 500);
+    assert_eq!(problem_code(&started), "INTERNAL");
+
+    let (run_id,): (String,) = sqlx::query_as("SELECT id FROM settlement_runs")
+        .fetch_one(&app.ctx.platform.db)
+        .await
+        .unwrap();
+    let detail = app
+        .call(
+            ApiRequest::new("GET /admin/settlements/runs/{run_id}")
+                .path_param("run_id", &run_id)
+                .bearer(&admin),
+        )
+        .await;
+    assert_eq!(detail.status(), 200);
+    let detail = body_json(&detail);
+    assert_eq!(detail["status"], "FAILED");
+    let error = detail["error"].as_str().unwrap();
+    assert_eq!(
+        error,
+        format!("the run failed to start; see the logs for run {run_id}")
+    );
+    for leak in [
+        "SQS",
+        "queue",
+        "service error",
+        "dispatch",
+        "database",
+        "127.0.0.1",
+    ] {
+        assert!(
+            !error.to_lowercase().contains(&leak.to_lowercase()),
+            "{leak} in {error}"
+        );
+    }
+}

@@ -8,7 +8,8 @@
 //! 3. splits the day into `SETTLEMENT_PARTITIONS` time ranges and enqueues one SQS message per
 //!    range with `SendMessageBatch`; `settlement-worker` takes it from there.
 //!
-//! If the run cannot be recorded or enqueued it is marked FAILED at once, which frees the day.
+//! If the run cannot be recorded or enqueued it is marked FAILED at once, which frees the day;
+//! its `error` says only that it failed to start ([`start_failure`]), the cause is logged.
 
 use std::sync::Arc;
 
@@ -125,8 +126,10 @@ pub async fn start_run(
     )
     .await;
     if let Err(err) = recorded {
+        // The detail (driver, SQS or DynamoDB text) goes to the logs only; the run's `error`,
+        // which admins read, stays generic and names the run to look for.
         tracing::error!(%date, run_id, error = %err, "could not start the settlement run");
-        let reason = format!("could not start: {err}");
+        let reason = start_failure(&run_id);
         if let Err(mark) = starter
             .runs
             .finish(date, &run_id, RunStatus::Failed, Some(&reason))
@@ -154,6 +157,11 @@ pub async fn start_run(
         date,
         partitions,
     }))
+}
+
+/// The `error` of a run that could not be started, as admins read it.
+pub fn start_failure(run_id: &str) -> String {
+    format!("the run failed to start; see the logs for run {run_id}")
 }
 
 /// Ends the stalled run we took the day from (if any) in MySQL, then records our run and sends
