@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod cursor;
+pub mod dates;
 pub mod order;
 pub mod payment;
 pub mod payment_check;
