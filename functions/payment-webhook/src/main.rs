@@ -1,10 +1,5 @@
 //! The `payment-webhook` Lambda binary: build the dependencies once, then serve requests with them.
 
-// The handler's future nests deeply enough that computing its layout can overflow rustc's
-// default query depth (128): `cargo clippy --workspace --all-targets --all-features` failed so on
-// rustc 1.95.
-#![recursion_limit = "256"]
-
 use std::sync::Arc;
 
 use lambda_http::{Error, service_fn};
