@@ -314,28 +314,63 @@ ensure_moto() {
         port="${BASH_REMATCH[2]}"
     fi
 
-    local url="http://127.0.0.1:$port" log="$KS_LOGS/moto-$port.log"
+    local url="http://127.0.0.1:$port"
     if ks_http_up "$url"; then
         ks_log "moto: reusing $url"
         return 0
     fi
     [[ -x "$KS_VENV/bin/moto_server" ]] || ks_die "moto_server missing: call ensure_venv first"
 
-    mkdir -p "$KS_PIDS" "$KS_LOGS"
     ks_log "moto: starting on $url"
-    "$KS_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >>"$log" 2>&1 &
+    ks_start_http "moto-$port" "$url" "$KS_VENV/bin/moto_server" -H 127.0.0.1 -p "$port"
+}
+
+# Starts "$@" in the background as NAME (its log in .local/logs/NAME.log, its
+# pid tracked so that it is stopped on exit) and waits up to 10 s for URL to
+# answer.
+ks_start_http() {
+    local name="$1" url="$2"
+    shift 2
+    local log="$KS_LOGS/$name.log"
+    mkdir -p "$KS_PIDS" "$KS_LOGS"
+    "$@" >>"$log" 2>&1 &
     local pid=$!
-    printf '%s\n' "$pid" >"$KS_PIDS/moto-$port.pid"
-    ks_track "$pid" "moto-$port"
+    printf '%s\n' "$pid" >"$KS_PIDS/$name.pid"
+    ks_track "$pid" "$name"
 
     local _
     for _ in $(seq 50); do
-        ks_http_up "$url" && { ks_log "moto: ready (pid $pid)"; return 0; }
+        ks_http_up "$url" && { ks_log "$name: ready on $url (pid $pid)"; return 0; }
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.2
     done
     ks_show_log "$log"
-    ks_die "moto_server did not answer on $url within 10 s (log: .local/logs/moto-$port.log)"
+    ks_die "$name did not answer on $url within 10 s (log: .local/logs/$name.log)"
+}
+
+# ---------------------------------------------------------------------------
+# The fake PortOne (the fake-portone crate), on the address PORTONE_API_BASE
+# names, unless something already answers there (a fake from another command,
+# or whatever PortOne stand-in you run). It delivers its signed webhooks to
+# FAKE_PORTONE_WEBHOOK_URL, the local runner's webhook route by default. Call
+# after build_release: it runs the release binary.
+# ---------------------------------------------------------------------------
+ensure_fake_portone() {
+    if ! [[ "$PORTONE_API_BASE" =~ ^http://(127\.0\.0\.1|localhost):([0-9]+)/?$ ]]; then
+        ks_log "PortOne: $PORTONE_API_BASE is not on this machine; no fake started"
+        return 0
+    fi
+    local port="${BASH_REMATCH[2]}"
+    local url="http://127.0.0.1:$port"
+    if ks_http_up "$url"; then
+        ks_log "PortOne: reusing $url"
+        return 0
+    fi
+    : "${FAKE_PORTONE_WEBHOOK_URL:=http://127.0.0.1:3000/webhooks/portone}"
+    export FAKE_PORTONE_WEBHOOK_URL
+
+    ks_log "fake PortOne: starting on $url (webhooks to $FAKE_PORTONE_WEBHOOK_URL)"
+    ks_start_http fake-portone "$url" "$KS_RELEASE_BIN/fake-portone" --listen "127.0.0.1:$port"
 }
 
 # ---------------------------------------------------------------------------
@@ -362,6 +397,44 @@ KS_RELEASE_BIN="$CARGO_TARGET_DIR/release"
 build_release() {
     ks_log "cargo build --release --workspace --bins (first build takes a few minutes)"
     cargo build --release --workspace --bins
+}
+
+# ---------------------------------------------------------------------------
+# A private local runner for the checks that talk HTTP to a whole stack
+# (scripts/fuzz, scripts/browser): the debug build, its own database
+# kicksync_NAME (dropped and re-created, so the seed is the only data), Redis
+# prefix and fake PortOne (on PORT+1), the tests' moto (MOTO_TEST_PORT, 5001),
+# serving on 127.0.0.1:PORT. Stopped on exit with the rest.
+# ---------------------------------------------------------------------------
+start_private_runner() {
+    local name="$1" port="$2"
+    MOTO_PORT="${MOTO_TEST_PORT:-5001}"
+    AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
+    DATABASE_URL="mysql://root@127.0.0.1:${DB_PORT}/kicksync_$name"
+    REDIS_KEY_PREFIX="ks$name:"
+    PORTONE_API_BASE="http://127.0.0.1:$((port + 1))"
+    FAKE_PORTONE_WEBHOOK_URL="http://127.0.0.1:$port/webhooks/portone"
+    export MOTO_PORT AWS_ENDPOINT_URL DATABASE_URL REDIS_KEY_PREFIX PORTONE_API_BASE \
+        FAKE_PORTONE_WEBHOOK_URL
+
+    ensure_venv
+    ensure_mariadb
+    ensure_redis
+    ensure_moto "$MOTO_PORT"
+    ks_db_exec "DROP DATABASE IF EXISTS kicksync_$name"
+    ensure_database
+    redis-cli -p "$REDIS_PORT" --scan --pattern "${REDIS_KEY_PREFIX}*" |
+        xargs -r redis-cli -p "$REDIS_PORT" del >/dev/null
+    provision
+    local aws_env
+    aws_env="$(provision --print-env)"
+    eval "$aws_env"
+
+    ks_log "cargo build -p kicksync-local -p fake-portone (debug)"
+    cargo build -p kicksync-local -p fake-portone
+    KS_RELEASE_BIN="$CARGO_TARGET_DIR/debug" ensure_fake_portone
+    ks_start_http "$name-runner" "http://127.0.0.1:$port/health" \
+        "$CARGO_TARGET_DIR/debug/kicksync-local" serve --addr "127.0.0.1:$port" --migrate --seed
 }
 
 # A banner between the steps of a longer script.

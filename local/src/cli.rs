@@ -169,7 +169,7 @@ fn print_seed_report(report: &SeedReport) {
 }
 
 async fn fire(platform: &Platform, name: &str) -> anyhow::Result<()> {
-    let functions = std::sync::Arc::new(Functions::new(platform).await);
+    let functions = std::sync::Arc::new(Functions::new(platform).await?);
     let schedules = Schedules::new(functions.schedules(), &platform.config.aws.region);
     let Some(result) = schedules.fire(name, Utc::now()).await else {
         let known: Vec<&str> = schedules

@@ -14,6 +14,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::functions::api_docs;
 
+mod problems;
+
 pub const OPENAPI_PATH: &str = "/openapi.json";
 pub const DOCS_PATH: &str = "/docs";
 /// The security scheme name the functions' `security(("bearer" = []))` refer to.
@@ -37,6 +39,7 @@ pub fn openapi() -> OpenApi {
     for function_document in api_docs() {
         document.merge(function_document);
     }
+    problems::document_problems(&mut document);
     document
         .components
         .get_or_insert_with(Default::default)

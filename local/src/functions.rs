@@ -19,7 +19,13 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use lambda_http::{Body, Request, Response, http::StatusCode};
-use shared::{Config, Platform, adapters::aws, error::ProblemCode, routes};
+use shared::{
+    Config, Platform,
+    adapters::{aws, portone::PortOneClient},
+    error::ProblemCode,
+    ports::PaymentGateway,
+    routes,
+};
 use utoipa::OpenApi;
 
 use crate::{gateway::problem, queues::QueueBinding, schedules::ScheduleBinding};
@@ -33,6 +39,7 @@ pub struct Functions {
     auth: auth::Deps,
     products: products::Deps,
     orders: orders::Deps,
+    payment_webhook: payment_webhook::Deps,
     order_sweeper: order_sweeper::Deps,
     admin: admin::Deps,
     settlement_scheduler: settlement_scheduler::Deps,
@@ -46,17 +53,22 @@ pub const SETTLEMENT_WORKER_CONCURRENCY: usize = 8;
 
 impl Functions {
     /// Async because the AWS SDK configuration loads asynchronously (it builds no connection).
-    pub async fn new(platform: &Platform) -> Self {
+    /// Fails only on configuration a Lambda binary would refuse too (the PortOne client or the
+    /// webhook secret).
+    pub async fn new(platform: &Platform) -> anyhow::Result<Self> {
         let sdk = aws::sdk_config(&platform.config.aws).await;
-        Self {
+        let portone: Arc<dyn PaymentGateway> =
+            Arc::new(PortOneClient::new(&platform.config.portone)?);
+        Ok(Self {
             auth: auth::Deps::new(platform),
             products: products::Deps::new(platform),
-            orders: orders::Deps::new(platform),
+            orders: orders::Deps::new(platform, Arc::clone(&portone)),
+            payment_webhook: payment_webhook::Deps::new(platform, portone, aws::dynamodb(&sdk))?,
             order_sweeper: order_sweeper::Deps::new(platform),
             admin: admin::Deps::new(platform, &sdk),
             settlement_scheduler: settlement_scheduler::Deps::new(platform, &sdk),
             settlement_worker: settlement_worker::Deps::new(platform, &sdk),
-        }
+        })
     }
 
     /// Calls the handler of `function`, as Lambda would invoke that function with `req`.
@@ -69,6 +81,9 @@ impl Functions {
             routes::AUTH => Box::pin(auth::handle(&self.auth, req)).await,
             routes::PRODUCTS => Box::pin(products::handle(&self.products, req)).await,
             routes::ORDERS => Box::pin(orders::handle(&self.orders, req)).await,
+            routes::PAYMENT_WEBHOOK => {
+                Box::pin(payment_webhook::handle(&self.payment_webhook, req)).await
+            }
             routes::ADMIN => Box::pin(admin::handle(&self.admin, req)).await,
             other => problem(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -163,6 +178,7 @@ pub fn api_docs() -> Vec<utoipa::openapi::OpenApi> {
         auth::ApiDoc::openapi(),
         products::ApiDoc::openapi(),
         orders::ApiDoc::openapi(),
+        payment_webhook::ApiDoc::openapi(),
         admin::ApiDoc::openapi(),
     ]
 }

@@ -45,7 +45,7 @@ pub struct Server {
 impl Server {
     /// Binds `addr` and wires every function, schedule and queue the registry declares.
     pub async fn bind(platform: &Platform, addr: SocketAddr) -> io::Result<Self> {
-        let functions = Arc::new(Functions::new(platform).await);
+        let functions = Arc::new(Functions::new(platform).await.map_err(io::Error::other)?);
         let schedules = functions.schedules();
         let queues = functions.queues(&platform.config);
         Self::bind_with(functions, schedules, queues, &platform.config.aws, addr).await

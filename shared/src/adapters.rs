@@ -5,6 +5,8 @@ pub mod aws;
 pub mod dynamodb;
 pub mod mysql;
 pub mod orders;
+pub mod payments;
+pub mod portone;
 pub mod redis;
 pub mod settlements;
 pub mod sqs;

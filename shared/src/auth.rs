@@ -14,4 +14,4 @@ mod tokens;
 
 pub use authenticator::{Authenticator, SignedToken};
 pub use principal::Principal;
-pub use tokens::TokenCodec;
+pub use tokens::{LEEWAY_SECS, TokenCodec};

@@ -26,6 +26,52 @@ pub struct Config {
     pub products: ProductsConfig,
     pub settlement: SettlementConfig,
     pub orders: OrdersConfig,
+    pub portone: PortOneConfig,
+}
+
+/// PortOne V2: where its API is, how we authenticate, and how its webhooks are signed.
+#[derive(Clone)]
+pub struct PortOneConfig {
+    /// `https://api.portone.io` in production; the fake PortOne locally.
+    pub api_base: String,
+    pub api_secret: SecretString,
+    pub store_id: String,
+    /// `whsec_…`, the Standard Webhooks secret from PortOne's console.
+    pub webhook_secret: SecretString,
+    /// How long one call to PortOne may take before we give up on it.
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for PortOneConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PortOneConfig")
+            .field("api_base", &self.api_base)
+            .field("api_secret", &"[redacted]")
+            .field("store_id", &self.store_id)
+            .field("webhook_secret", &"[redacted]")
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// The local stack's PortOne values (the fake PortOne uses the same). They apply only while
+/// `PORTONE_API_BASE` points at this machine, so a deployment can never run on them.
+pub mod local_portone {
+    pub const API_BASE: &str = "http://127.0.0.1:3100";
+    pub const API_SECRET: &str = "local-portone-secret";
+    pub const STORE_ID: &str = "store-local";
+    pub const WEBHOOK_SECRET: &str = "whsec_a1wPPpGi1HcI47Fcap8tQMjhezpfCdLm";
+}
+
+fn is_local_address(base: &str) -> bool {
+    let host = base
+        .split("://")
+        .nth(1)
+        .unwrap_or(base)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or_default();
+    matches!(host, "127.0.0.1" | "localhost")
 }
 
 /// How a checkout decides that a unit exists.
@@ -106,6 +152,8 @@ pub struct AuthConfig {
     pub login_limit_per_email: u32,
     /// Login attempts allowed per client address per minute.
     pub login_limit_per_address: u32,
+    /// Sign-up attempts allowed per client address per minute.
+    pub signup_limit_per_address: u32,
 }
 
 impl fmt::Debug for AuthConfig {
@@ -118,6 +166,7 @@ impl fmt::Debug for AuthConfig {
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("login_limit_per_email", &self.login_limit_per_email)
             .field("login_limit_per_address", &self.login_limit_per_address)
+            .field("signup_limit_per_address", &self.signup_limit_per_address)
             .finish()
     }
 }
@@ -166,6 +215,7 @@ impl Config {
                 ),
                 login_limit_per_email: env.parsed("LOGIN_LIMIT_PER_EMAIL", 10),
                 login_limit_per_address: env.parsed("LOGIN_LIMIT_PER_ADDRESS", 60),
+                signup_limit_per_address: env.parsed("SIGNUP_LIMIT_PER_ADDRESS", 20),
             },
             products: ProductsConfig {
                 list_cache: env.parsed("PRODUCT_LIST_CACHE", true),
@@ -193,6 +243,7 @@ impl Config {
                 default_rate_bps: env.parsed("DEFAULT_COMMISSION_RATE_BPS", 1_000),
                 default_fixed_fee: env.parsed("DEFAULT_COMMISSION_FIXED_FEE", 0),
             },
+            portone: portone_config(&mut env),
         };
         if config.auth.jwt_secret.expose_secret().len() < MIN_JWT_SECRET_BYTES
             && env.vars.contains_key("JWT_SECRET")
@@ -234,6 +285,30 @@ impl Config {
             })
         }
     }
+}
+
+fn portone_config(env: &mut Env) -> PortOneConfig {
+    use local_portone as local;
+    let api_base = env.text("PORTONE_API_BASE", Some(local::API_BASE));
+    let is_local = is_local_address(&api_base);
+    let local_default = |value: &'static str| is_local.then_some(value);
+    let config = PortOneConfig {
+        api_secret: env.secret("PORTONE_API_SECRET", local_default(local::API_SECRET)),
+        store_id: env.text("PORTONE_STORE_ID", local_default(local::STORE_ID)),
+        webhook_secret: env.secret(
+            "PORTONE_WEBHOOK_SECRET",
+            local_default(local::WEBHOOK_SECRET),
+        ),
+        timeout: Duration::from_millis(env.parsed("PORTONE_TIMEOUT_MS", 5_000)),
+        api_base: api_base.trim_end_matches('/').to_owned(),
+    };
+    let secret = config.webhook_secret.expose_secret();
+    if !secret.is_empty() && crate::domain::webhook::WebhookSecret::new(secret).is_err() {
+        env.problems.push(
+            "PORTONE_WEBHOOK_SECRET must be base64, optionally prefixed with whsec_".to_owned(),
+        );
+    }
+    config
 }
 
 /// A variable reader that remembers every problem instead of stopping at the first.
@@ -356,5 +431,32 @@ mod tests {
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(!printed.contains("a-very-long-secret"), "{printed}");
         assert_eq!(config.auth.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(config.auth.signup_limit_per_address, 20);
+    }
+
+    #[test]
+    fn portone_defaults_apply_only_to_a_local_api() {
+        let base = [
+            ("DATABASE_URL", "mysql://root@127.0.0.1/test"),
+            ("JWT_SECRET", "a-very-long-secret-that-is-at-least-32-bytes"),
+        ];
+        let local = Config::from_vars(vars(&base)).unwrap();
+        assert_eq!(local.portone.store_id, local_portone::STORE_ID);
+        assert_eq!(local.portone.api_base, local_portone::API_BASE);
+
+        let mut remote = base.to_vec();
+        remote.push(("PORTONE_API_BASE", "https://api.portone.io"));
+        let err = Config::from_vars(vars(&remote)).unwrap_err().to_string();
+        assert!(err.contains("PORTONE_API_SECRET is required"), "{err}");
+        assert!(err.contains("PORTONE_STORE_ID is required"), "{err}");
+        assert!(err.contains("PORTONE_WEBHOOK_SECRET is required"), "{err}");
+
+        let mut bad = base.to_vec();
+        bad.push(("PORTONE_WEBHOOK_SECRET", "whsec_not base64!"));
+        let err = Config::from_vars(vars(&bad)).unwrap_err().to_string();
+        assert!(
+            err.contains("PORTONE_WEBHOOK_SECRET must be base64"),
+            "{err}"
+        );
     }
 }

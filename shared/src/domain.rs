@@ -2,8 +2,10 @@
 
 pub mod auth;
 pub mod cursor;
+pub mod dates;
 pub mod order;
 pub mod payment;
+pub mod payment_check;
 pub mod product;
 pub mod settlement;
 pub mod stock;

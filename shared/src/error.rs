@@ -25,17 +25,20 @@ pub enum ProblemCode {
     MalformedPath,
     BadRequestBody,
     IdempotencyKeyRequired,
+    MalformedWebhook,
     // 401 and 403
     Unauthenticated,
     InvalidCredentials,
     InvalidRefreshToken,
     RefreshTokenReused,
+    InvalidSignature,
     Forbidden,
     // 404
     ProductNotFound,
     OrderNotFound,
     PartnerNotFound,
     RunNotFound,
+    PaymentNotFound,
     ScheduleNotFound,
     RouteNotFound,
     // 409
@@ -51,6 +54,8 @@ pub enum ProblemCode {
     InvalidState,
     ProductInUse,
     RunInProgress,
+    AmountMismatch,
+    WebhookInProgress,
     // 413, 415, 422, 429
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -74,15 +79,18 @@ impl ProblemCode {
             Self::MalformedPath => "MALFORMED_PATH",
             Self::BadRequestBody => "BAD_REQUEST_BODY",
             Self::IdempotencyKeyRequired => "IDEMPOTENCY_KEY_REQUIRED",
+            Self::MalformedWebhook => "MALFORMED_WEBHOOK",
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::InvalidCredentials => "INVALID_CREDENTIALS",
             Self::InvalidRefreshToken => "INVALID_REFRESH_TOKEN",
             Self::RefreshTokenReused => "REFRESH_TOKEN_REUSED",
+            Self::InvalidSignature => "INVALID_SIGNATURE",
             Self::Forbidden => "FORBIDDEN",
             Self::ProductNotFound => "PRODUCT_NOT_FOUND",
             Self::OrderNotFound => "ORDER_NOT_FOUND",
             Self::PartnerNotFound => "PARTNER_NOT_FOUND",
             Self::RunNotFound => "RUN_NOT_FOUND",
+            Self::PaymentNotFound => "PAYMENT_NOT_FOUND",
             Self::ScheduleNotFound => "SCHEDULE_NOT_FOUND",
             Self::RouteNotFound => "ROUTE_NOT_FOUND",
             Self::EmailTaken => "EMAIL_TAKEN",
@@ -97,6 +105,8 @@ impl ProblemCode {
             Self::InvalidState => "INVALID_STATE",
             Self::ProductInUse => "PRODUCT_IN_USE",
             Self::RunInProgress => "RUN_IN_PROGRESS",
+            Self::AmountMismatch => "AMOUNT_MISMATCH",
+            Self::WebhookInProgress => "WEBHOOK_IN_PROGRESS",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::Validation => "VALIDATION",
@@ -127,6 +137,9 @@ pub enum ApiError {
     InvalidRefreshToken,
     #[error("this refresh token was already used; its whole session is now revoked")]
     RefreshTokenReused,
+    /// A webhook whose signature or timestamp we cannot trust.
+    #[error("{0}")]
+    InvalidSignature(String),
     #[error("this role may not do that")]
     Forbidden,
     #[error("validation failed")]
@@ -150,6 +163,9 @@ pub enum ApiError {
     Database(#[from] sqlx::Error),
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
+    /// A service we depend on (PortOne) failed or was too slow; retrying later may work.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -195,7 +211,8 @@ impl ApiError {
             Self::Unauthenticated(_)
             | Self::InvalidCredentials
             | Self::InvalidRefreshToken
-            | Self::RefreshTokenReused => StatusCode::UNAUTHORIZED,
+            | Self::RefreshTokenReused
+            | Self::InvalidSignature(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound { .. } | Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
@@ -205,7 +222,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             // Redis is hot state: when it is down the request may succeed on retry.
-            Self::Redis(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Redis(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -217,6 +234,7 @@ impl ApiError {
             Self::InvalidCredentials => ProblemCode::InvalidCredentials,
             Self::InvalidRefreshToken => ProblemCode::InvalidRefreshToken,
             Self::RefreshTokenReused => ProblemCode::RefreshTokenReused,
+            Self::InvalidSignature(_) => ProblemCode::InvalidSignature,
             Self::Forbidden => ProblemCode::Forbidden,
             Self::Validation(_) => ProblemCode::Validation,
             Self::NotFound { code }
@@ -226,7 +244,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => ProblemCode::PayloadTooLarge,
             Self::UnsupportedMediaType => ProblemCode::UnsupportedMediaType,
             Self::RouteNotFound(_) => ProblemCode::RouteNotFound,
-            Self::Redis(_) => ProblemCode::Unavailable,
+            Self::Redis(_) | Self::Unavailable(_) => ProblemCode::Unavailable,
             Self::Database(_) | Self::Internal(_) => ProblemCode::Internal,
         }
     }
@@ -236,6 +254,10 @@ impl ApiError {
             // Never leak SQL, connection strings or stack traces.
             Self::Database(_) | Self::Redis(_) | Self::Internal(_) => {
                 "something went wrong on our side; please retry".to_owned()
+            }
+            Self::Unavailable(_) => {
+                "a service we depend on did not answer in time; nothing was changed, please retry"
+                    .to_owned()
             }
             Self::NotFound { .. } => "no such resource".to_owned(),
             other => other.to_string(),

@@ -26,6 +26,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod platform;
+pub mod ports;
 pub mod routes;
 pub mod services;
 pub mod telemetry;

@@ -9,6 +9,7 @@ pub const AUTH: &str = "auth";
 pub const PRODUCTS: &str = "products";
 pub const ADMIN: &str = "admin";
 pub const ORDERS: &str = "orders";
+pub const PAYMENT_WEBHOOK: &str = "payment-webhook";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
@@ -57,6 +58,8 @@ pub const ROUTES: &[Route] = &[
     Route::new("POST", "/orders/{id}/confirm", ORDERS),
     Route::new("GET", "/partner/orders", ORDERS),
     Route::new("POST", "/partner/orders/{id}/ship", ORDERS),
+    Route::new("POST", "/webhooks/portone", PAYMENT_WEBHOOK),
+    Route::new("POST", "/payments/{payment_id}/complete", PAYMENT_WEBHOOK),
 ];
 
 /// The routes one function serves.

@@ -3,4 +3,5 @@
 
 pub mod catalogue;
 pub mod order_lifecycle;
+pub mod payments;
 pub mod settlement_run;

@@ -6,6 +6,9 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::missing_panics_doc)]
 
 pub mod aws;
+mod private_redis;
+
+pub use private_redis::PrivateRedis;
 
 use std::collections::HashMap;
 
@@ -316,4 +319,126 @@ impl ProductFixture {
         .expect("insert a product fixture");
         i64::try_from(result.last_insert_id()).expect("product id")
     }
+}
+
+/// An unpaid checkout written straight into the test database, as `POST /orders` leaves it:
+/// the units taken from stock and counted against the buyer's limit, one order per partner,
+/// one PENDING payment for all of them.
+#[derive(Debug, Clone)]
+pub struct CheckoutFixture {
+    pub payment_id: String,
+    pub amount: i64,
+    /// One per partner, in the order the partners first appear in the lines.
+    pub order_ids: Vec<i64>,
+}
+
+impl CheckoutFixture {
+    /// `lines` are (product id, quantity); prices and partners come from the product rows.
+    pub async fn insert(db: &sqlx::MySqlPool, buyer_id: i64, lines: &[(i64, i32)]) -> Self {
+        let payment_id = format!("pay_{}", uuid::Uuid::new_v4().simple());
+        // (partner id, its lines as (product id, quantity, unit price))
+        type Lines = Vec<(i64, i32, i64)>;
+        let mut by_partner: Vec<(i64, Lines)> = Vec::new();
+        for &(product_id, quantity) in lines {
+            let (partner_id, price): (i64, i64) =
+                sqlx::query_as("SELECT partner_id, price FROM products WHERE id = ?")
+                    .bind(product_id)
+                    .fetch_one(db)
+                    .await
+                    .expect("the fixture's product exists");
+            match by_partner
+                .iter_mut()
+                .find(|(partner, _)| *partner == partner_id)
+            {
+                Some((_, items)) => items.push((product_id, quantity, price)),
+                None => by_partner.push((partner_id, vec![(product_id, quantity, price)])),
+            }
+        }
+        let amount: i64 = by_partner
+            .iter()
+            .flat_map(|(_, items)| items)
+            .map(|(_, quantity, price)| i64::from(*quantity) * price)
+            .sum();
+        let expires_at = chrono::Utc::now() + chrono::Duration::minutes(10);
+        let mut tx = db.begin().await.expect("begin");
+        sqlx::query(
+            "INSERT INTO payments (id, buyer_id, amount, status, idempotency_key, request_hash, \
+             expires_at) VALUES (?, ?, ?, 'PENDING', ?, REPEAT('0', 64), ?)",
+        )
+        .bind(&payment_id)
+        .bind(buyer_id)
+        .bind(amount)
+        .bind(payment_id.as_bytes())
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await
+        .expect("insert the fixture's payment");
+        let mut order_ids = Vec::new();
+        for (partner_id, items) in &by_partner {
+            let order_amount: i64 = items
+                .iter()
+                .map(|(_, quantity, price)| i64::from(*quantity) * price)
+                .sum();
+            let order = sqlx::query(
+                "INSERT INTO orders (payment_id, buyer_id, partner_id, status, amount, expires_at) \
+                 VALUES (?, ?, ?, 'PENDING_PAYMENT', ?, ?)",
+            )
+            .bind(&payment_id)
+            .bind(buyer_id)
+            .bind(partner_id)
+            .bind(order_amount)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await
+            .expect("insert the fixture's order");
+            let order_id = i64::try_from(order.last_insert_id()).expect("order id");
+            for (product_id, quantity, price) in items {
+                sqlx::query(
+                    "INSERT INTO order_items (order_id, product_id, quantity, unit_price) \
+                     VALUES (?, ?, ?, ?)",
+                )
+                .bind(order_id)
+                .bind(product_id)
+                .bind(quantity)
+                .bind(price)
+                .execute(&mut *tx)
+                .await
+                .expect("insert the fixture's order line");
+                sqlx::query(
+                    "UPDATE products SET stock_remaining = stock_remaining - ? WHERE id = ?",
+                )
+                .bind(quantity)
+                .bind(product_id)
+                .execute(&mut *tx)
+                .await
+                .expect("take the fixture's units");
+                sqlx::query(
+                    "INSERT INTO buyer_product_purchases (buyer_id, product_id, quantity) \
+                     VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE quantity = quantity + VALUES(quantity)",
+                )
+                .bind(buyer_id)
+                .bind(product_id)
+                .bind(quantity)
+                .execute(&mut *tx)
+                .await
+                .expect("count the fixture's units against the buyer");
+            }
+            order_ids.push(order_id);
+        }
+        tx.commit().await.expect("commit the fixture");
+        Self {
+            payment_id,
+            amount,
+            order_ids,
+        }
+    }
+}
+
+/// PortOne as the platform's configuration names it (`PORTONE_API_BASE`): for handlers that need
+/// a gateway in tests that never reach it, or that point it at a fake PortOne.
+pub fn portone_gateway(platform: &Platform) -> std::sync::Arc<dyn crate::ports::PaymentGateway> {
+    std::sync::Arc::new(
+        crate::adapters::portone::PortOneClient::new(&platform.config.portone)
+            .expect("a PortOne client"),
+    )
 }

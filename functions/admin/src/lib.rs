@@ -3,12 +3,14 @@
 //! - `PUT /admin/partners/{id}/commission` sets a partner's policy from `effective_from` on
 //!   (setting one for the same date again replaces it).
 //! - `POST /admin/settlements/runs` starts a run through [`start_run`], as the nightly schedule
-//!   does (202; 409 `RUN_IN_PROGRESS` while a live run holds the day). An admin may re-run a
-//!   settled day; its settlements are then replaced.
+//!   does (202; 409 `RUN_IN_PROGRESS` while a live run holds the day; 422 for a day that has not
+//!   ended in Asia/Seoul, see [`check_run_date`]). An admin may re-run a settled day; its
+//!   settlements are then recomputed and replaced.
 //! - `GET /admin/settlements/runs/{run_id}` and `GET /admin/settlements?date=` for admins,
 //!   `GET /partner/settlements?from=&to=` for a partner's own payouts.
 //!
-//! Checks run authentication → role → validation → existence, as everywhere.
+//! Checks run authentication → role → validation → existence, as everywhere. Dates are checked to
+//! be ones MySQL can hold ([`dates`]) before any query sees them.
 
 mod store;
 
@@ -21,7 +23,8 @@ use shared::{
     adapters::settlements::{self, SettlementRow},
     domain::{
         auth::Role,
-        settlement::{CommissionPolicy, RunStatus, Trigger, default_date},
+        dates,
+        settlement::{CommissionPolicy, RunStatus, Trigger, check_run_date, default_date},
     },
     error::{Problem, ProblemCode},
     http::{json, json_body, optional_json_body, path_param, query_param, respond, route_key},
@@ -70,7 +73,7 @@ pub struct CommissionRequest {
     rate_bps: i64,
     /// KRW per order, ≥ 0.
     fixed_fee: i64,
-    /// YYYY-MM-DD (Asia/Seoul): the first day the policy applies to.
+    /// YYYY-MM-DD (Asia/Seoul), years 1 to 9999: the first day the policy applies to.
     effective_from: NaiveDate,
 }
 
@@ -95,8 +98,16 @@ async fn set_commission(deps: &Deps, req: &Request) -> Result<Response<Body>, Ap
         rate_bps: body.rate_bps,
         fixed_fee: body.fixed_fee,
     }
-    .validate()
-    .map_err(ApiError::Validation)?;
+    .validate();
+    let effective_from = dates::check_date("effective_from", body.effective_from);
+    let (policy, effective_from) = match (policy, effective_from) {
+        (Ok(policy), Ok(effective_from)) => (policy, effective_from),
+        (policy, effective_from) => {
+            let mut errors = policy.err().unwrap_or_default();
+            errors.extend(effective_from.err());
+            return Err(ApiError::Validation(errors));
+        }
+    };
     let partner_not_found = ApiError::NotFound {
         code: ProblemCode::PartnerNotFound,
     };
@@ -106,16 +117,16 @@ async fn set_commission(deps: &Deps, req: &Request) -> Result<Response<Body>, Ap
     if !store::partner_exists(&deps.platform.db, partner_id).await? {
         return Err(partner_not_found);
     }
-    settlements::upsert_policy(&deps.platform.db, partner_id, policy, body.effective_from).await?;
+    settlements::upsert_policy(&deps.platform.db, partner_id, policy, effective_from).await?;
     tracing::info!(partner_id, rate_bps = policy.rate_bps, fixed_fee = policy.fixed_fee,
-        effective_from = %body.effective_from, admin = principal.user_id, "commission policy set");
+        %effective_from, admin = principal.user_id, "commission policy set");
     Ok(json(
         StatusCode::OK,
         &Commission {
             partner_id,
             rate_bps: policy.rate_bps,
             fixed_fee: policy.fixed_fee,
-            effective_from: body.effective_from,
+            effective_from,
         },
     ))
 }
@@ -123,7 +134,7 @@ async fn set_commission(deps: &Deps, req: &Request) -> Result<Response<Body>, Ap
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunRequest {
-    /// YYYY-MM-DD (Asia/Seoul); default yesterday.
+    /// YYYY-MM-DD (Asia/Seoul), a day that has ended there (422 otherwise); default yesterday.
     date: Option<NaiveDate>,
 }
 
@@ -136,7 +147,8 @@ async fn start(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
     principal.require(&[Role::Admin])?;
     let body: RunRequest = optional_json_body(req)?.unwrap_or_default();
     let now = Utc::now();
-    let date = body.date.unwrap_or_else(|| default_date(now));
+    let date = check_run_date(body.date.unwrap_or_else(|| default_date(now)), now)
+        .map_err(|error| ApiError::Validation(vec![error]))?;
     match start_run(&deps.run_starter, date, Trigger::Admin, now).await {
         Ok(StartOutcome::Started(run)) => {
             tracing::info!(run_id = run.run_id, %date, admin = principal.user_id, "settlement run requested");
@@ -195,18 +207,16 @@ pub struct Settlements {
     items: Vec<SettlementRow>,
 }
 
+/// A `YYYY-MM-DD` query parameter of years 1 to 9999 (see [`dates`]); absent when empty.
 fn date_param(req: &Request, name: &str) -> Result<Option<NaiveDate>, ApiError> {
     query_param(req, name)
         .filter(|raw| !raw.is_empty())
-        .map(|raw| {
-            raw.parse()
-                .map_err(|_| ApiError::validation(name, "must be a date, YYYY-MM-DD"))
-        })
+        .map(|raw| dates::parse_date(name, &raw).map_err(|error| ApiError::Validation(vec![error])))
         .transpose()
 }
 
 #[utoipa::path(get, path = "/admin/settlements", tag = "settlements",
-    params(("date" = String, Query, description = "YYYY-MM-DD (Asia/Seoul)")), security(("bearer" = [])),
+    params(("date" = String, Query, description = "YYYY-MM-DD (Asia/Seoul), years 1 to 9999")), security(("bearer" = [])),
     responses((status = 200, body = Settlements), (status = 401, body = Problem), (status = 403, body = Problem),
         (status = 422, body = Problem)))]
 async fn day_settlements(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -219,7 +229,7 @@ async fn day_settlements(deps: &Deps, req: &Request) -> Result<Response<Body>, A
 }
 
 #[utoipa::path(get, path = "/partner/settlements", tag = "settlements",
-    params(("from" = Option<String>, Query, description = "YYYY-MM-DD, default 30 days before `to`"),
+    params(("from" = Option<String>, Query, description = "YYYY-MM-DD (years 1 to 9999), default 30 days before `to`"),
         ("to" = Option<String>, Query, description = "YYYY-MM-DD, default yesterday (Asia/Seoul); at most 366 days after `from`")),
     security(("bearer" = [])),
     responses((status = 200, body = Settlements), (status = 401, body = Problem), (status = 403, body = Problem),
@@ -228,8 +238,9 @@ async fn partner_settlements(deps: &Deps, req: &Request) -> Result<Response<Body
     let principal = deps.platform.authenticator.authenticate(req).await?;
     principal.require(&[Role::Partner])?;
     let to = date_param(req, "to")?.unwrap_or_else(|| default_date(Utc::now()));
-    let from =
-        date_param(req, "from")?.unwrap_or_else(|| to - Duration::days(DEFAULT_PARTNER_RANGE_DAYS));
+    let from = date_param(req, "from")?.unwrap_or_else(|| {
+        (to - Duration::days(DEFAULT_PARTNER_RANGE_DAYS)).max(dates::min_date())
+    });
     if from > to {
         return Err(ApiError::validation("from", "must not be after `to`"));
     }

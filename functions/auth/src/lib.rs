@@ -8,14 +8,18 @@
 //! Decisions worth knowing:
 //! - An unknown email costs the same Argon2 verification as a wrong password (against a dummy
 //!   hash), so timing does not reveal which emails have accounts.
-//! - Login attempts are counted per email and per client address in one-minute windows, whether
-//!   they succeed or not. If Redis is down the limiter lets attempts through (logged): locking
-//!   everyone out is worse than a minute without a limit.
+//! - Login attempts are counted per client address and per account (or, for an email of no
+//!   account, per email as `users.email`'s collation compares it: case and accents ignored) in
+//!   one-minute windows, whether they succeed or not; sign-ups per client address, before the
+//!   password is hashed. If Redis cannot answer, the process's own count decides with the same
+//!   limits: never no limit.
+//! - Argon2 runs on at most as many blocking threads as there are cores, so a burst of sign-ups
+//!   and logins queues for them instead of starving the threads that talk to Redis and MySQL.
 //! - Refresh tokens rotate on every use; presenting a spent one revokes its whole family.
 
 mod store;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
 use lambda_http::{Body, Request, Response, http::StatusCode};
@@ -33,11 +37,11 @@ use shared::{
     http::{client_ip, json, json_body, no_content, optional_json_body, respond, route_key},
 };
 use sqlx::{MySql, Transaction};
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 use utoipa::{OpenApi, ToSchema};
 
-/// Login attempts are counted in windows of this length.
-const LOGIN_WINDOW: Duration = Duration::from_secs(60);
+/// Login and sign-up attempts are counted in windows of this length.
+const LIMIT_WINDOW: Duration = Duration::from_secs(60);
 
 /// What the auth handlers need; built once per process.
 #[derive(Debug)]
@@ -47,6 +51,8 @@ pub struct Deps {
     limiter: RateLimiter,
     /// Verified against when the email is unknown, to equalize timing.
     dummy_hash: OnceCell<String>,
+    /// One permit per Argon2 computation at a time (see [`argon2_permits`]).
+    argon2: Arc<Semaphore>,
 }
 
 impl Deps {
@@ -56,8 +62,18 @@ impl Deps {
             refresh_tokens: RefreshTokenStore::new(platform.redis.clone()),
             limiter: RateLimiter::new(platform.redis.clone()),
             dummy_hash: OnceCell::new(),
+            argon2: Arc::new(Semaphore::new(argon2_permits())),
         }
     }
+}
+
+/// As many Argon2 computations at once as the machine has cores. Each takes tens of milliseconds
+/// of CPU and 19 MiB; hundreds at once (a burst of sign-ups and logins) would take every core
+/// from the async workers, so that Redis replies pass their timeout and pooled MySQL
+/// connections are held for seconds. Queued, they make the burst slower instead of failing it.
+/// A Lambda instance serves one request at a time, so this only ever binds a local runner.
+fn argon2_permits() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 /// The Lambda entry point: one request in, one response out; failures become problem+json.
@@ -107,13 +123,22 @@ async fn health(deps: &Deps) -> Result<Response<Body>, ApiError> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SignupRequest {
+    /// Case-insensitive; something@domain.tld, no spaces.
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^@\s]+@[^@\s.][^@\s]*\.[^@\s]*[^@\s.]$"
+    )]
     email: String,
-    /// At least 10 characters.
+    /// 10 to 128 characters.
+    #[schema(min_length = 10, max_length = 128)]
     password: String,
+    /// 1 to 100 characters, not only spaces.
+    #[schema(max_length = 100, pattern = r"\S")]
     name: String,
     /// `buyer` or `partner`.
+    #[schema(pattern = "^(buyer|partner)$")]
     role: String,
-    /// Required for partners.
+    /// Partners only, optional (up to 200 characters, not only spaces); ignored for buyers.
     #[serde(default)]
     business_name: Option<String>,
 }
@@ -128,7 +153,8 @@ pub struct SignupResponse {
 #[utoipa::path(post, path = "/auth/signup", tag = "auth", request_body = SignupRequest,
     responses((status = 201, body = SignupResponse),
         (status = 409, description = "EMAIL_TAKEN", body = Problem),
-        (status = 422, description = "VALIDATION", body = Problem)))]
+        (status = 422, description = "VALIDATION", body = Problem),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = Problem)))]
 async fn signup(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
     let body: SignupRequest = json_body(req)?;
     let account = validate_signup(
@@ -139,7 +165,12 @@ async fn signup(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> 
         body.business_name.as_deref(),
     )
     .map_err(ApiError::Validation)?;
-    let password_hash = hash_blocking(account.password.clone()).await?;
+    // Before the hash, so that a flood of sign-ups is refused without costing Argon2's CPU.
+    if let Some(ip) = client_ip(req) {
+        let limit = deps.platform.config.auth.signup_limit_per_address;
+        enforce_limits(deps, &[(format!("signup:ip:{ip}"), limit)]).await?;
+    }
+    let password_hash = hash_blocking(deps, account.password.clone()).await?;
 
     let mut tx = deps.platform.db.begin().await?;
     let result = insert_account(&mut tx, &account, &password_hash).await;
@@ -169,8 +200,8 @@ async fn insert_account(
                 "an account with this email already exists",
             )
         })?;
-    if let Some(business_name) = &account.business_name {
-        store::insert_partner_profile(tx, id, business_name).await?;
+    if account.role == Role::Partner {
+        store::insert_partner_profile(tx, id, account.business_name.as_deref()).await?;
     }
     Ok(id)
 }
@@ -199,14 +230,30 @@ pub struct TokenPair {
 async fn login(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
     let body: LoginRequest = json_body(req)?;
     let email = normalize_email(&body.email);
-    enforce_login_limits(deps, &email, req).await?;
+    let limits = &deps.platform.config.auth;
+    // The address first: a flood from one address stops before it reaches MySQL.
+    if let Some(ip) = client_ip(req) {
+        enforce_limits(
+            deps,
+            &[(format!("login:ip:{ip}"), limits.login_limit_per_address)],
+        )
+        .await?;
+    }
+    let lookup = store::login_lookup(&deps.platform.db, &email).await?;
+    // Counted per account: every spelling the lookup takes for this account's email shares one
+    // counter. An email of no account is counted under its collation key.
+    let counter = match &lookup.account {
+        Some(account) => format!("login:user:{}", account.id),
+        None => format!("login:email:{}", lookup.email_key),
+    };
+    enforce_limits(deps, &[(counter, limits.login_limit_per_email)]).await?;
 
-    let user = store::credentials_by_email(&deps.platform.db, &email).await?;
+    let user = lookup.account;
     let stored_hash = match &user {
         Some(user) => user.password_hash.clone(),
         None => dummy_hash(deps).await?,
     };
-    let password_matches = verify_blocking(body.password, stored_hash).await?;
+    let password_matches = verify_blocking(deps, body.password, stored_hash).await?;
     let Some(user) = user.filter(|_| password_matches) else {
         return Err(ApiError::InvalidCredentials);
     };
@@ -227,19 +274,13 @@ async fn login(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
     ))
 }
 
-async fn enforce_login_limits(deps: &Deps, email: &str, req: &Request) -> Result<(), ApiError> {
-    let limits = &deps.platform.config.auth;
-    let mut checks = vec![(format!("login:email:{email}"), limits.login_limit_per_email)];
-    if let Some(ip) = client_ip(req) {
-        checks.push((format!("login:ip:{ip}"), limits.login_limit_per_address));
-    }
+/// Counts one attempt under each `(name, limit per minute)`; 429 at the first that is spent.
+async fn enforce_limits(deps: &Deps, checks: &[(String, u32)]) -> Result<(), ApiError> {
     for (name, limit) in checks {
-        match deps.limiter.hit(&name, limit, LOGIN_WINDOW).await {
-            Ok(RateDecision::Allowed) => {}
-            Ok(RateDecision::Limited { retry_after_secs }) => {
-                return Err(ApiError::RateLimited { retry_after_secs });
-            }
-            Err(err) => tracing::warn!(%err, "Redis unavailable; login not rate limited"),
+        if let RateDecision::Limited { retry_after_secs } =
+            deps.limiter.hit(name, *limit, LIMIT_WINDOW).await
+        {
+            return Err(ApiError::RateLimited { retry_after_secs });
         }
     }
     Ok(())
@@ -311,7 +352,8 @@ pub struct LogoutRequest {
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body(content = Option<LogoutRequest>),
     security(("bearer" = [])),
     responses((status = 204, description = "the access token is refused from now on"),
-        (status = 401, body = Problem)))]
+        (status = 401, body = Problem),
+        (status = 503, description = "UNAVAILABLE: Redis could not be told; try again", body = Problem)))]
 async fn logout(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
     let principal = deps.platform.authenticator.authenticate(req).await?;
     let body: Option<LogoutRequest> = optional_json_body(req)?;
@@ -381,23 +423,46 @@ fn stored_role(text: &str) -> Result<Role, ApiError> {
 
 async fn dummy_hash(deps: &Deps) -> Result<String, ApiError> {
     deps.dummy_hash
-        .get_or_try_init(|| hash_blocking(uuid::Uuid::new_v4().to_string()))
+        .get_or_try_init(|| hash_blocking(deps, uuid::Uuid::new_v4().to_string()))
         .await
         .cloned()
 }
 
-/// Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
-async fn hash_blocking(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
+/// Argon2 takes tens of milliseconds of CPU: keep it off the async workers, and run no more of
+/// it at once than there are cores.
+async fn hash_blocking(deps: &Deps, password: String) -> Result<String, ApiError> {
+    let permit = deps
+        .argon2
+        .clone()
+        .acquire_owned()
         .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)
+        .map_err(ApiError::internal)?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        hash_password(&password)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)
 }
 
-async fn verify_blocking(password: String, stored_hash: String) -> Result<bool, ApiError> {
-    tokio::task::spawn_blocking(move || verify_password(&password, &stored_hash))
+async fn verify_blocking(
+    deps: &Deps,
+    password: String,
+    stored_hash: String,
+) -> Result<bool, ApiError> {
+    let permit = deps
+        .argon2
+        .clone()
+        .acquire_owned()
         .await
-        .map_err(ApiError::internal)
+        .map_err(ApiError::internal)?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        verify_password(&password, &stored_hash)
+    })
+    .await
+    .map_err(ApiError::internal)
 }
 
 /// The OpenAPI description of this function's routes.

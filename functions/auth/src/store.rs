@@ -46,10 +46,12 @@ pub async fn insert_user(
     i64::try_from(inserted.last_insert_id()).map_err(|err| sqlx::Error::Decode(Box::new(err)))
 }
 
+/// Every partner has a profile (products, orders and commission policies refer to it); the
+/// business name is optional.
 pub async fn insert_partner_profile(
     tx: &mut Transaction<'static, MySql>,
     partner_id: i64,
-    business_name: &str,
+    business_name: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO partner_profiles (partner_id, business_name) VALUES (?, ?)")
         .bind(partner_id)
@@ -59,15 +61,51 @@ pub async fn insert_partner_profile(
     Ok(())
 }
 
-/// The account registered under `email` (already normalized).
-pub async fn credentials_by_email(
-    db: &MySqlPool,
-    email: &str,
-) -> Result<Option<Credentials>, sqlx::Error> {
-    sqlx::query_as("SELECT id, password_hash, role FROM users WHERE email = ?")
-        .bind(email)
-        .fetch_optional(db)
-        .await
+/// What login learns about an email in one round trip: the account it resolves to, if any, and
+/// the key its attempts are counted under when it resolves to none.
+#[derive(Debug, Clone)]
+pub struct LoginLookup {
+    pub account: Option<Credentials>,
+    /// SHA-256 (hex) of the email's weights under `users.email`'s collation: equal for every
+    /// spelling that collation cannot tell apart by its letters (case, accents).
+    pub email_key: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct LookupRow {
+    email_key: String,
+    id: Option<i64>,
+    password_hash: Option<String>,
+    role: Option<String>,
+}
+
+/// The account registered under `email` (trimmed and lower-cased), found through `users.email`'s
+/// collation (`utf8mb4_unicode_ci`, which ignores case and accents), and the email's key.
+///
+/// The collation named here must be the column's; a test checks that it is.
+pub async fn login_lookup(db: &MySqlPool, email: &str) -> Result<LoginLookup, sqlx::Error> {
+    let row: LookupRow = sqlx::query_as(
+        "SELECT probe.email_key, u.id, u.password_hash, u.role \
+         FROM (SELECT SHA2(WEIGHT_STRING(CONVERT(? USING utf8mb4) COLLATE utf8mb4_unicode_ci), 256) \
+               AS email_key) AS probe \
+         LEFT JOIN users u ON u.email = ?",
+    )
+    .bind(email)
+    .bind(email)
+    .fetch_one(db)
+    .await?;
+    let account = match (row.id, row.password_hash, row.role) {
+        (Some(id), Some(password_hash), Some(role)) => Some(Credentials {
+            id,
+            password_hash,
+            role,
+        }),
+        _ => None,
+    };
+    Ok(LoginLookup {
+        account,
+        email_key: row.email_key,
+    })
 }
 
 pub async fn profile(db: &MySqlPool, user_id: i64) -> Result<Option<Profile>, sqlx::Error> {

@@ -8,7 +8,7 @@ use shared::{
     Platform,
     adapters::redis::RedisStore,
     domain::auth::AccessClaims,
-    testing::{ApiRequest, TestContext, body_json, problem_code},
+    testing::{ApiRequest, PrivateRedis, TestContext, body_json, problem_code},
 };
 
 use super::*;
@@ -124,6 +124,61 @@ async fn signup_of_a_partner_records_the_business() {
 }
 
 #[tokio::test]
+async fn a_partner_may_sign_up_without_a_business_name() {
+    let app = App::new().await;
+    for body in [
+        json!({"email": "park@shop.kr", "password": PASSWORD, "name": "Park Jun", "role": "partner"}),
+        json!({"email": "lee@shop.kr", "password": PASSWORD, "name": "Lee", "role": "partner", "business_name": null}),
+    ] {
+        let response = app
+            .call(ApiRequest::new("POST /auth/signup").json(&body))
+            .await;
+        assert_eq!(response.status(), 201, "{body}");
+        assert_eq!(body_json(&response)["role"], "partner");
+        let id = body_json(&response)["id"].as_i64().unwrap();
+        // The profile exists (products and orders refer to it), without a business name.
+        let (name,): (Option<String>,) =
+            sqlx::query_as("SELECT business_name FROM partner_profiles WHERE partner_id = ?")
+                .bind(id)
+                .fetch_one(&app.ctx.platform.db)
+                .await
+                .unwrap();
+        assert_eq!(name, None, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn signup_is_rate_limited_per_client_address() {
+    let app = App::with_vars(&[("SIGNUP_LIMIT_PER_ADDRESS", "2")]).await;
+    let attempt = |email: &str, ip: &str| {
+        ApiRequest::new("POST /auth/signup")
+            .json(&json!({"email": email, "password": PASSWORD, "name": "Kim", "role": "buyer"}))
+            .source_ip(ip)
+    };
+    for email in ["a@x.kr", "b@x.kr"] {
+        assert_eq!(app.call(attempt(email, "198.51.100.1")).await.status(), 201);
+    }
+    let limited = app.call(attempt("c@x.kr", "198.51.100.1")).await;
+    assert_eq!(limited.status(), 429);
+    assert_eq!(problem_code(&limited), "RATE_LIMITED");
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    // A taken email is counted too (409 would tell it is taken), and is refused before that.
+    let taken = app.call(attempt("a@x.kr", "198.51.100.1")).await;
+    assert_eq!(problem_code(&taken), "RATE_LIMITED");
+    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 2);
+    // Another address is counted on its own.
+    assert_eq!(
+        app.call(attempt("c@x.kr", "198.51.100.2")).await.status(),
+        201
+    );
+}
+
+#[tokio::test]
 async fn duplicate_email_is_409_whatever_its_case() {
     let app = App::new().await;
     assert_eq!(app.signup("kim@example.com", "buyer").await.status(), 201);
@@ -155,7 +210,7 @@ async fn invalid_signups_are_422_and_write_nothing() {
             "role",
         ),
         (
-            json!({"email": "a@b.kr", "password": PASSWORD, "name": "K", "role": "partner"}),
+            json!({"email": "a@b.kr", "password": PASSWORD, "name": "K", "role": "partner", "business_name": "  "}),
             "business_name",
         ),
         (
@@ -293,6 +348,81 @@ async fn login_is_rate_limited_per_email() {
 }
 
 #[tokio::test]
+async fn every_spelling_of_an_accounts_email_shares_one_login_counter() {
+    let app = App::with_vars(&[
+        ("LOGIN_LIMIT_PER_EMAIL", "3"),
+        ("LOGIN_LIMIT_PER_ADDRESS", "100"),
+    ])
+    .await;
+    assert_eq!(
+        app.signup("victim@example.com", "buyer").await.status(),
+        201
+    );
+    // The lookup (the column's collation) takes each of these for the account's email...
+    let right = app.login("vÍctim@example.com", PASSWORD).await;
+    assert_eq!(
+        right.status(),
+        200,
+        "accents and case are ignored by the lookup"
+    );
+    // ...so they all count against the account, however they are spelled.
+    for spelling in ["víctim@example.com", "vìctim@example.com \u{200b}"] {
+        assert_eq!(app.login(spelling, "wrong-password").await.status(), 401);
+    }
+    let limited = app.login("VÏCTIM@example.com", PASSWORD).await;
+    assert_eq!(limited.status(), 429, "the fourth attempt on one account");
+    assert_eq!(problem_code(&limited), "RATE_LIMITED");
+}
+
+#[tokio::test]
+async fn spellings_of_an_unknown_email_share_one_login_counter() {
+    let app = App::with_vars(&[
+        ("LOGIN_LIMIT_PER_EMAIL", "3"),
+        ("LOGIN_LIMIT_PER_ADDRESS", "100"),
+    ])
+    .await;
+    for spelling in [
+        "ghost@example.com",
+        "ghóst@example.com",
+        "GHÒST@example.com",
+    ] {
+        assert_eq!(app.login(spelling, PASSWORD).await.status(), 401);
+    }
+    // An unknown email is answered like a known one, limit included.
+    let limited = app.login("ghöst@example.com", PASSWORD).await;
+    assert_eq!(problem_code(&limited), "RATE_LIMITED");
+}
+
+#[tokio::test]
+async fn the_login_lookup_names_the_email_columns_collation() {
+    // store::login_lookup keys unknown emails by their weights under utf8mb4_unicode_ci; that must
+    // be the collation the lookup and the unique index compare with.
+    let app = App::new().await;
+    let (collation,): (String,) = sqlx::query_as(
+        "SELECT COLLATION_NAME FROM information_schema.COLUMNS \
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'users' AND COLUMN_NAME = 'email'",
+    )
+    .fetch_one(&app.ctx.platform.db)
+    .await
+    .unwrap();
+    assert_eq!(collation, "utf8mb4_unicode_ci");
+}
+
+#[tokio::test]
+async fn an_email_is_taken_in_every_spelling_the_lookup_accepts() {
+    let app = App::new().await;
+    assert_eq!(
+        app.signup("victim@example.com", "buyer").await.status(),
+        201
+    );
+    for spelling in ["víctim@example.com", "VÌCTIM@example.com"] {
+        let response = app.signup(spelling, "buyer").await;
+        assert_eq!(problem_code(&response), "EMAIL_TAKEN", "{spelling}");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 1);
+}
+
+#[tokio::test]
 async fn login_is_rate_limited_per_client_address() {
     let app = App::with_vars(&[
         ("LOGIN_LIMIT_PER_EMAIL", "100"),
@@ -320,6 +450,53 @@ async fn login_is_rate_limited_per_client_address() {
         app.call(attempt("c@x.kr", "198.51.100.2")).await.status(),
         401
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_concurrent_signups_and_logins_is_slowed_down_not_failed_or_unlimited() {
+    let app = App::with_vars(&[
+        ("LOGIN_LIMIT_PER_EMAIL", "3"),
+        ("LOGIN_LIMIT_PER_ADDRESS", "100000"),
+        ("SIGNUP_LIMIT_PER_ADDRESS", "100000"),
+    ])
+    .await;
+    assert_eq!(
+        app.signup("victim@example.com", "buyer").await.status(),
+        201
+    );
+    let app = &app;
+    // 300 buyers sign up and log in at once, on this machine's few cores, while someone guesses
+    // one account's password.
+    let buyer = |n: usize| async move {
+        let email = format!("buyer-{n}@example.com");
+        let signup = app.signup(&email, "buyer").await;
+        let login = app.login(&email, PASSWORD).await;
+        (signup.status().as_u16(), login.status().as_u16())
+    };
+    let guess = |_| async move {
+        app.login("victim@example.com", "wrong-password")
+            .await
+            .status()
+            .as_u16()
+    };
+    let started = std::time::Instant::now();
+    let (buyers, guesses) = tokio::join!(
+        futures::future::join_all((0..300).map(buyer)),
+        futures::future::join_all((0..30).map(guess)),
+    );
+    let mut outcomes = std::collections::BTreeMap::<(u16, u16), usize>::new();
+    for pair in &buyers {
+        *outcomes.entry(*pair).or_default() += 1;
+    }
+    assert_eq!(
+        outcomes,
+        std::collections::BTreeMap::from([((201, 200), 300)]),
+        "every buyer signed up and logged in, after {:?}",
+        started.elapsed()
+    );
+    let counted = guesses.iter().filter(|status| **status == 401).count();
+    let limited = guesses.iter().filter(|status| **status == 429).count();
+    assert_eq!((counted, limited), (3, 27), "{guesses:?}");
 }
 
 // --- refresh --------------------------------------------------------------------------------
@@ -520,6 +697,71 @@ async fn bad_tokens_are_401() {
 }
 
 #[tokio::test]
+async fn a_logged_out_token_stays_refused_for_as_long_as_it_would_be_accepted() {
+    let app = App::new().await;
+    let (access, _) = app.buyer_session("kim@example.com").await;
+    let user_id = body_json(&app.me(&access).await)["id"].as_i64().unwrap();
+    // Expired two seconds ago, so still accepted for three more (the clock leeway is 5 s).
+    let claims = claims_for(
+        user_id,
+        Utc::now() - ChronoDuration::minutes(15) - ChronoDuration::seconds(2),
+        "kicksync-api",
+    );
+    let token = app.ctx.platform.tokens.sign(&claims).unwrap();
+    assert_eq!(app.me(&token).await.status(), 200, "within the leeway");
+    let logout = app
+        .call(ApiRequest::new("POST /auth/logout").bearer(&token))
+        .await;
+    assert_eq!(logout.status(), 204);
+
+    // Both copies of the blacklist keep the entry until exp + leeway.
+    let accepted_until = claims.exp + 5;
+    let mut connection = app.ctx.platform.redis.connection().await.unwrap();
+    let entry = app
+        .ctx
+        .platform
+        .redis
+        .key(&format!("bl:{{u{user_id}}}:{}", claims.jti));
+    let ttl_ms: i64 = redis::cmd("PTTL")
+        .arg(&entry)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let left_ms = accepted_until * 1000 - Utc::now().timestamp_millis();
+    assert!(
+        ttl_ms >= left_ms,
+        "entry lives {ttl_ms} ms, the token {left_ms} ms"
+    );
+    let (stored,): (chrono::DateTime<Utc>,) =
+        sqlx::query_as("SELECT expires_at FROM revoked_access_tokens WHERE jti = ?")
+            .bind(&claims.jti)
+            .fetch_one(&app.ctx.platform.db)
+            .await
+            .unwrap();
+    assert!(stored.timestamp() >= accepted_until, "{stored}");
+
+    // Past exp, still inside the leeway: refused, through Redis and through MySQL alike.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(app.me(&token).await.status(), 401);
+    let _: () = redis::cmd("DEL")
+        .arg(&entry)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(
+            app.ctx
+                .platform
+                .redis
+                .loaded_flag(shared::adapters::redis::LOADED_BLACKLIST),
+        )
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(app.me(&token).await.status(), 401, "MySQL refuses it too");
+}
+
+#[tokio::test]
 async fn the_blacklist_survives_a_redis_restart() {
     let app = App::new().await;
     let (access, _) = app.buyer_session("kim@example.com").await;
@@ -553,6 +795,115 @@ async fn the_blacklist_survives_a_redis_restart() {
     assert!(reloaded);
 }
 
+/// The test's database, with a Redis server of its own (for faults injected with `CONFIG SET`).
+fn deps_on(app: &App, redis: &PrivateRedis) -> Deps {
+    let store = RedisStore::with_prefix(&redis.url(), &app.ctx.redis_prefix).unwrap();
+    let platform = Platform::from_parts(
+        (*app.ctx.platform.config).clone(),
+        app.ctx.platform.db.clone(),
+        store,
+    );
+    Deps::new(&platform)
+}
+
+/// Signs a buyer up and logs in through `deps`; the access token.
+async fn session_on(deps: &Deps, email: &str) -> String {
+    let signup = json!({"email": email, "password": PASSWORD, "name": "Kim", "role": "buyer"});
+    let created = handle(
+        deps,
+        ApiRequest::new("POST /auth/signup").json(&signup).build(),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    let credentials = json!({"email": email, "password": PASSWORD});
+    let login = handle(
+        deps,
+        ApiRequest::new("POST /auth/login")
+            .json(&credentials)
+            .build(),
+    )
+    .await;
+    assert_eq!(login.status(), 200);
+    body_json(&login)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_logout_redis_refused_to_record_still_refuses_the_token() {
+    let app = App::new().await;
+    let redis = PrivateRedis::start();
+    let deps = deps_on(&app, &redis);
+    let access = session_on(&deps, "kim@example.com").await;
+    let me = |token: &str| handle(&deps, ApiRequest::new("GET /auth/me").bearer(token).build());
+    // The first check loads the blacklist: from now on Redis vouches for tokens it does not list.
+    assert_eq!(me(&access).await.status(), 200);
+    let flag = deps
+        .platform
+        .redis
+        .loaded_flag(shared::adapters::redis::LOADED_BLACKLIST);
+    assert_eq!(redis.command(&["EXISTS", &flag]), redis::Value::Int(1));
+
+    // Out of memory: Redis refuses every write that would grow it (deleting still works).
+    redis.command(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+    redis.command(&["CONFIG", "SET", "maxmemory", "1"]);
+    let logout = handle(
+        &deps,
+        ApiRequest::new("POST /auth/logout").bearer(&access).build(),
+    )
+    .await;
+    assert_eq!(logout.status(), 204, "recorded in MySQL");
+    assert_eq!(
+        redis.command(&["EXISTS", &flag]),
+        redis::Value::Int(0),
+        "Redis no longer vouches"
+    );
+    assert_eq!(me(&access).await.status(), 401, "MySQL is asked");
+}
+
+#[tokio::test]
+async fn a_logout_redis_can_neither_record_nor_disown_is_503() {
+    let app = App::new().await;
+    let redis = PrivateRedis::start();
+    let deps = deps_on(&app, &redis);
+    let access = session_on(&deps, "kim@example.com").await;
+    let logout = || {
+        handle(
+            &deps,
+            ApiRequest::new("POST /auth/logout").bearer(&access).build(),
+        )
+    };
+    assert_eq!(
+        handle(
+            &deps,
+            ApiRequest::new("GET /auth/me").bearer(&access).build()
+        )
+        .await
+        .status(),
+        200
+    );
+
+    // A read-only replica (its primary unreachable) refuses every write, deletes included.
+    redis.command(&["REPLICAOF", "127.0.0.1", "1"]);
+    let refused = logout().await;
+    assert_eq!(refused.status(), 503, "the logout cannot be promised");
+    assert_eq!(problem_code(&refused), "UNAVAILABLE");
+
+    // Once Redis takes writes again, logging out again works (the token is still valid there).
+    redis.command(&["REPLICAOF", "NO", "ONE"]);
+    assert_eq!(logout().await.status(), 204);
+    assert_eq!(
+        handle(
+            &deps,
+            ApiRequest::new("GET /auth/me").bearer(&access).build()
+        )
+        .await
+        .status(),
+        401
+    );
+}
+
 #[tokio::test]
 async fn with_redis_down_tokens_are_checked_against_mysql() {
     let app = App::new().await;
@@ -584,6 +935,61 @@ async fn with_redis_down_tokens_are_checked_against_mysql() {
     // Health says so.
     let health = body_json(&handle(&deps, ApiRequest::new("GET /health").build()).await);
     assert_eq!(health["status"], "degraded");
+}
+
+#[tokio::test]
+async fn with_redis_unreachable_the_limits_still_hold() {
+    let app = App::with_vars(&[
+        ("LOGIN_LIMIT_PER_EMAIL", "3"),
+        ("LOGIN_LIMIT_PER_ADDRESS", "5"),
+        ("SIGNUP_LIMIT_PER_ADDRESS", "2"),
+    ])
+    .await;
+    app.signup("kim@example.com", "buyer").await;
+    let dead_redis = RedisStore::with_prefix("redis://127.0.0.1:1", &app.ctx.redis_prefix).unwrap();
+    let platform = Platform::from_parts(
+        (*app.ctx.platform.config).clone(),
+        app.ctx.platform.db.clone(),
+        dead_redis,
+    );
+    let deps = Deps::new(&platform);
+    let login = |email: &str, ip: &str| {
+        handle(
+            &deps,
+            ApiRequest::new("POST /auth/login")
+                .json(&json!({"email": email, "password": "wrong-password"}))
+                .source_ip(ip)
+                .build(),
+        )
+    };
+    // Per account: three attempts, then refused with a wait.
+    for _ in 0..3 {
+        assert_eq!(login("kim@example.com", "198.51.100.1").await.status(), 401);
+    }
+    let limited = login("KIM@example.com", "198.51.100.2").await;
+    assert_eq!(limited.status(), 429);
+    assert_eq!(problem_code(&limited), "RATE_LIMITED");
+    assert!(limited.headers().contains_key("retry-after"));
+    // Per address: 198.51.100.1 made three, two more are allowed.
+    for email in ["a@x.kr", "b@x.kr"] {
+        assert_eq!(login(email, "198.51.100.1").await.status(), 401);
+    }
+    assert_eq!(login("c@x.kr", "198.51.100.1").await.status(), 429);
+    // Sign-ups per address (they need no Redis otherwise).
+    let signup = |email: &str| {
+        handle(
+            &deps,
+            ApiRequest::new("POST /auth/signup")
+                .json(
+                    &json!({"email": email, "password": PASSWORD, "name": "Lee", "role": "buyer"}),
+                )
+                .source_ip("198.51.100.9")
+                .build(),
+        )
+    };
+    assert_eq!(signup("lee1@x.kr").await.status(), 201);
+    assert_eq!(signup("lee2@x.kr").await.status(), 201);
+    assert_eq!(problem_code(&signup("lee3@x.kr").await), "RATE_LIMITED");
 }
 
 // --- API Gateway events ---------------------------------------------------------------------

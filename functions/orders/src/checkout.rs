@@ -48,6 +48,8 @@ pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutRequest {
+    /// 1 to 20 distinct products.
+    #[schema(min_items = 1, max_items = 20)]
     items: Vec<CheckoutItem>,
 }
 

@@ -3,7 +3,8 @@
 //! - `POST /orders`: see the `checkout` module. One payment, one order per partner, all or nothing.
 //! - `GET /orders`, `GET /orders/{id}`: the buyer's own orders, newest first.
 //! - `GET /partner/orders?status=`: the partner's own orders.
-//! - `POST /orders/{id}/cancel` (buyer): an unpaid order is cancelled and its units return.
+//! - `POST /orders/{id}/cancel` (buyer): an unpaid order is cancelled and its units return; a
+//!   paid, unshipped one is refunded through PortOne first (that order's amount only).
 //! - `POST /partner/orders/{id}/ship` (partner): PAID → SHIPPED.
 //! - `POST /orders/{id}/confirm` (buyer): SHIPPED → CONFIRMED; settlement counts it on that day.
 //!
@@ -16,7 +17,7 @@ mod gate;
 mod markers;
 mod store;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
 use lambda_http::{Body, Request, Response, http::StatusCode};
@@ -36,7 +37,11 @@ use shared::{
     },
     error::{Problem, ProblemCode},
     http::{json, path_param, query_param, respond, route_key},
-    services::order_lifecycle::OrderLifecycle,
+    ports::PaymentGateway,
+    services::{
+        order_lifecycle::OrderLifecycle,
+        payments::{Payments, RefundError},
+    },
 };
 use utoipa::{OpenApi, ToSchema};
 
@@ -59,10 +64,12 @@ pub struct Deps {
     page_cache: ProductPageCache,
     markers: markers::KeyMarkers,
     lifecycle: OrderLifecycle,
+    payments: Payments,
 }
 
 impl Deps {
-    pub fn new(platform: &Platform) -> Self {
+    /// `gateway` is PortOne, which refunds cancelled paid orders.
+    pub fn new(platform: &Platform, gateway: Arc<dyn PaymentGateway>) -> Self {
         let redis = platform.redis.clone();
         let reservations = StockReservations::new(redis.clone());
         let page_cache =
@@ -79,6 +86,7 @@ impl Deps {
             limiter: RateLimiter::new(redis.clone()),
             page_cache,
             markers: markers::KeyMarkers::new(redis, platform.db.clone()),
+            payments: Payments::new(platform, gateway),
         }
     }
 }
@@ -192,20 +200,44 @@ async fn my_order(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError
 #[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", security(("bearer" = [])),
     params(("id" = i64, Path)),
     responses((status = 200, body = Order), (status = 404, body = Problem),
-        (status = 409, description = "INVALID_STATE", body = Problem)))]
+        (status = 409, description = "INVALID_STATE", body = Problem),
+        (status = 503, description = "PortOne refused or did not answer the refund; nothing changed", body = Problem)))]
 async fn cancel(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
     let principal = deps.platform.authenticator.authenticate(req).await?;
     principal.require(&[Role::Buyer])?;
     let owner = Owner::Buyer(principal.user_id);
     let order = find(deps, order_id(req)?, owner).await?;
-    let released = deps
-        .lifecycle
-        .release(&order, OrderStatus::Cancelled, Utc::now())
-        .await?;
-    if !released {
-        return Err(invalid_state(&order, OrderStatus::Cancelled));
+    if order.status == OrderStatus::Paid {
+        deps.payments
+            .refund_order(&order)
+            .await
+            .map_err(|err| refund_refused(&order, err))?;
+    } else {
+        let released = deps
+            .lifecycle
+            .release(&order, OrderStatus::Cancelled, Utc::now())
+            .await?;
+        if !released {
+            return Err(invalid_state(&order, OrderStatus::Cancelled));
+        }
     }
     Ok(json(StatusCode::OK, &find(deps, order.id, owner).await?))
+}
+
+/// A refund that did not happen: the order changed meanwhile (409), or PortOne refused, did not
+/// answer, or disagrees with our record (503: nothing changed, a retry may succeed).
+fn refund_refused(order: &Order, err: RefundError) -> ApiError {
+    match err {
+        RefundError::NotRefundable(status) => ApiError::conflict(
+            ProblemCode::InvalidState,
+            format!("order {} is {status}; it cannot become CANCELLED", order.id),
+        ),
+        RefundError::Database(err) => ApiError::Database(err),
+        other => {
+            tracing::warn!(order_id = order.id, error = %other, "refund not made");
+            ApiError::Unavailable(other.to_string())
+        }
+    }
 }
 
 #[utoipa::path(post, path = "/partner/orders/{id}/ship", tag = "orders", security(("bearer" = [])),

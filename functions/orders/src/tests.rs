@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use shared::{
     adapters::redis::RedisStore,
     domain::auth::Role,
-    testing::{ApiRequest, ProductFixture, TestContext, body_json, problem_code},
+    testing::{ApiRequest, ProductFixture, TestContext, body_json, portone_gateway, problem_code},
 };
 
 use super::*;
@@ -24,6 +24,7 @@ mod hoarding;
 mod limits;
 mod races;
 mod redis_faults;
+mod refunds;
 mod replay;
 mod stale_facts;
 mod writes;
@@ -40,7 +41,7 @@ impl App {
 
     async fn with_vars(vars: &[(&str, &str)]) -> Self {
         let ctx = TestContext::with_vars(vars).await;
-        let deps = Deps::new(&ctx.platform);
+        let deps = Deps::new(&ctx.platform, portone_gateway(&ctx.platform));
         Self { ctx, deps }
     }
 

@@ -79,7 +79,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 }
 
 #[utoipa::path(get, path = "/products", tag = "products",
-    params(("size" = Option<u32>, Query, description = "1 to 100, default 40"),
+    params(("size" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 40"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page; empty for the first")),
     responses((status = 200, body = ProductPage), (status = 422, body = Problem)))]
 async fn list(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -162,13 +162,17 @@ fn product_id(req: &Request) -> Result<i64, ApiError> {
     params(("id" = i64, Path)),
     responses((status = 200, body = Product), (status = 404, description = "PRODUCT_NOT_FOUND", body = Problem)))]
 async fn detail(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
-    let id = product_id(req)?;
-    let product = store::find(&deps.platform.db, id)
+    let product = find_product(deps, product_id(req)?).await?;
+    Ok(json(StatusCode::OK, &product))
+}
+
+/// The product with its live stock, or 404 `PRODUCT_NOT_FOUND`.
+async fn find_product(deps: &Deps, id: i64) -> Result<Product, ApiError> {
+    store::find(&deps.platform.db, id)
         .await?
         .ok_or(ApiError::NotFound {
             code: ProblemCode::ProductNotFound,
-        })?;
-    Ok(json(StatusCode::OK, &product))
+        })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -244,12 +248,7 @@ async fn update(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> 
     finish(tx, result).await?;
     forget_stock_facts(deps, id).await;
     evict(deps).await;
-    let product = store::find(&deps.platform.db, id)
-        .await?
-        .ok_or(ApiError::NotFound {
-            code: ProblemCode::ProductNotFound,
-        })?;
-    Ok(json(StatusCode::OK, &product))
+    Ok(json(StatusCode::OK, &find_product(deps, id).await?))
 }
 
 #[utoipa::path(delete, path = "/products/{id}", tag = "products",

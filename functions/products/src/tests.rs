@@ -208,6 +208,55 @@ async fn bad_sizes_and_cursors_are_422() {
     }
 }
 
+/// A cursor we could have issued, but for a release time MySQL's DATETIME cannot hold.
+fn cursor_at(release_at: DateTime<Utc>) -> String {
+    shared::domain::product::Cursor { release_at, id: 1 }.encode()
+}
+
+#[tokio::test]
+async fn a_cursor_of_a_time_mysql_cannot_hold_is_422() {
+    let app = App::new().await;
+    // The first microsecond of a year, or (`last`) the last one of the year before.
+    let at = |year: i32, last: bool| {
+        let start = chrono::NaiveDate::from_ymd_opt(year, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc();
+        if last {
+            start - ChronoDuration::microseconds(1)
+        } else {
+            start
+        }
+    };
+    for release_at in [
+        at(-1, false),
+        at(0, false),
+        at(1000, true),
+        at(10_000, false),
+        at(99_999, false),
+    ] {
+        let response = app.list(None, Some(&cursor_at(release_at))).await;
+        assert_eq!(
+            response.status(),
+            422,
+            "{release_at}: {:?}",
+            body_json(&response)
+        );
+        assert_eq!(problem_code(&response), "VALIDATION");
+        assert_eq!(body_json(&response)["errors"][0]["field"], "cursor");
+    }
+    for release_at in [at(1000, false), at(10_000, true)] {
+        let response = app.list(None, Some(&cursor_at(release_at))).await;
+        assert_eq!(
+            response.status(),
+            200,
+            "{release_at}: {:?}",
+            body_json(&response)
+        );
+    }
+}
+
 #[tokio::test]
 async fn list_items_have_the_contract_fields() {
     let app = App::new().await;

@@ -175,6 +175,36 @@ async fn a_stalled_run_is_taken_over_once_its_lease_has_passed() {
 }
 
 #[tokio::test]
+async fn a_takeover_leaves_the_end_of_a_run_that_finished_meanwhile() {
+    let app = App::new().await;
+    let now = Utc::now();
+    let stalled = started(
+        start_run(&app.deps, date(), Trigger::Schedule, now)
+            .await
+            .unwrap(),
+    );
+    // Its finalizer commits in MySQL just as its lease runs out, before DynamoDB hears of it.
+    let mut conn = app.ctx.platform.db.acquire().await.unwrap();
+    assert!(
+        settlements::finish_run(&mut conn, &stalled.run_id, RunStatus::Completed, None)
+            .await
+            .unwrap()
+    );
+    let after = started(
+        start_run(
+            &app.deps,
+            date(),
+            Trigger::Schedule,
+            now + TimeDelta::seconds(61),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(app.mysql_status(&stalled.run_id).await, "COMPLETED");
+    assert_eq!(app.mysql_status(&after.run_id).await, "RUNNING");
+}
+
+#[tokio::test]
 async fn the_schedule_leaves_a_settled_day_alone_but_an_admin_re_runs_it() {
     let app = App::new().await;
     let first = started(

@@ -13,7 +13,10 @@
 //! 5. if that made every partition done, finalize: apply each partner's commission policy in
 //!    force on the day, replace the day's settlements in one transaction, and compare their
 //!    totals with a direct query of the day's orders before committing. Equal: COMPLETED;
-//!    different: rolled back and FAILED with both sides in the reason.
+//!    different: rolled back and FAILED with both sides in the reason. The COMPLETED mark is a
+//!    guarded update in that same transaction (`... WHERE id = ? AND status = 'RUNNING'`): a
+//!    run taken over after its last check (the takeover marks it FAILED in MySQL before the new
+//!    run starts) changes no row, and everything is rolled back.
 //!
 //! A crash between any two steps is repaired by redelivery: steps 2–4 are idempotent, and a
 //! redelivered message of a run whose partitions are all done (but which is not finished)
@@ -200,10 +203,38 @@ where
 /// Turns a run's partials into the day's settlements, checks them against the orders, and ends
 /// the run. Safe to repeat: it replaces the day's rows and writes the same end.
 ///
+/// Two steps: [`prepare_finalize`] writes the settlements in a transaction it leaves open and
+/// checks that the run still holds the day; [`commit_finalize`] compares and commits.
+pub async fn finalize(deps: &Deps, run: &RunState) -> Result<RunStatus, WorkerError> {
+    match prepare_finalize(deps, run).await? {
+        Some(prepared) => commit_finalize(deps, run, prepared).await,
+        None => Ok(RunStatus::Failed),
+    }
+}
+
+/// The day's settlements of a run, written in a transaction not yet committed, and what they
+/// are compared with.
+#[derive(Debug)]
+pub struct PreparedFinal {
+    tx: sqlx::Transaction<'static, sqlx::MySql>,
+    partners: usize,
+    settled: settlements::DayTotals,
+    direct: settlements::DayTotals,
+    started: Instant,
+    write_time: Duration,
+    check_time: Duration,
+}
+
+/// The first step of [`finalize`]: the settlements written (uncommitted) and the direct totals
+/// of the day's orders; `None` (everything rolled back) if the run was taken over meanwhile.
+///
 /// The direct query of the day's orders runs on its own connections while the settlements are
 /// written in the transaction: the two sides are independent reads, and both are complete
 /// before they are compared and before anything commits.
-pub async fn finalize(deps: &Deps, run: &RunState) -> Result<RunStatus, WorkerError> {
+pub async fn prepare_finalize(
+    deps: &Deps,
+    run: &RunState,
+) -> Result<Option<PreparedFinal>, WorkerError> {
     let started = Instant::now();
     let direct = async {
         let result = settlements::day_totals(&deps.db, run.date).await;
@@ -230,14 +261,41 @@ pub async fn finalize(deps: &Deps, run: &RunState) -> Result<RunStatus, WorkerEr
     };
     let ((direct, check_time), written) = tokio::join!(direct, written);
     let direct = direct?;
-    let (mut tx, partners, settled, write_time) = written?;
+    let (tx, partners, settled, write_time) = written?;
 
     // Taken over while we worked: the newer run owns the day's results.
     let current = deps.runs.run(&run.run_id).await?;
     if current.is_none_or(|current| current.status != RunStatus::Running) {
         tx.rollback().await?;
-        return Ok(RunStatus::Failed);
+        return Ok(None);
     }
+    Ok(Some(PreparedFinal {
+        tx,
+        partners,
+        settled,
+        direct,
+        started,
+        write_time,
+        check_time,
+    }))
+}
+
+/// The second step of [`finalize`]: equal totals commit the settlements and COMPLETED; different
+/// ones roll back and FAIL the run.
+pub async fn commit_finalize(
+    deps: &Deps,
+    run: &RunState,
+    prepared: PreparedFinal,
+) -> Result<RunStatus, WorkerError> {
+    let PreparedFinal {
+        mut tx,
+        partners,
+        settled,
+        direct,
+        started,
+        write_time,
+        check_time,
+    } = prepared;
     if settled != direct {
         tx.rollback().await?;
         let reason = format!(
@@ -253,7 +311,12 @@ pub async fn finalize(deps: &Deps, run: &RunState) -> Result<RunStatus, WorkerEr
         return Ok(RunStatus::Failed);
     }
     let compared = Instant::now();
-    settlements::finish_run(&mut tx, &run.run_id, RunStatus::Completed, None).await?;
+    // The run may have been taken over since `prepare_finalize` looked: only a run still
+    // RUNNING in MySQL, under the row lock this update takes, commits its settlements.
+    if !settlements::finish_run(&mut tx, &run.run_id, RunStatus::Completed, None).await? {
+        tx.rollback().await?;
+        return ended_elsewhere(deps, run).await;
+    }
     tx.commit().await?;
     let committed = Instant::now();
     deps.runs
@@ -273,6 +336,28 @@ pub async fn finalize(deps: &Deps, run: &RunState) -> Result<RunStatus, WorkerEr
         "settlement run completed"
     );
     Ok(RunStatus::Completed)
+}
+
+/// A finalizer found its run ended when it came to commit, and rolled back. Either a takeover
+/// FAILED it (the newer run owns the day; nothing of ours was written), or an earlier finalizer
+/// of this same run committed the same rows and then stopped before recording the end in
+/// DynamoDB (a redelivered last partition), which is recorded now.
+async fn ended_elsewhere(deps: &Deps, run: &RunState) -> Result<RunStatus, WorkerError> {
+    let ended = settlements::find_run(&deps.db, &run.run_id)
+        .await?
+        .map(|row| row.status);
+    if ended == Some(RunStatus::Completed) {
+        deps.runs
+            .finish(run.date, &run.run_id, RunStatus::Completed, None)
+            .await?;
+        return Ok(RunStatus::Completed);
+    }
+    tracing::warn!(
+        run_id = run.run_id,
+        date = %run.date,
+        "the run was taken over before its settlements were committed; they were rolled back"
+    );
+    Ok(RunStatus::Failed)
 }
 
 #[cfg(test)]

@@ -565,3 +565,151 @@ async fn the_sample_event_carries_exactly_what_the_scheduler_sends() {
         .collect();
     assert_eq!(failed, ["2e1424d4-f796-459a-8184-9c92662be6da"]);
 }
+
+/// Counts every partition of `run_id` without finalizing: the state in which the worker of the
+/// last partition is about to finalize. Returns the run as that worker read it.
+async fn count_partitions_without_finalizing(app: &App, run_id: &str) -> RunState {
+    let tasks: Vec<PartitionTask> = app
+        .receive()
+        .await
+        .iter()
+        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+        .filter(|task: &PartitionTask| task.run_id == run_id)
+        .collect();
+    let mut run = None;
+    for task in &tasks {
+        let totals = settlements::aggregate_range(app.db(), task.from, task.to)
+            .await
+            .unwrap();
+        settlements::replace_partials(app.db(), run_id, task.partition, &totals)
+            .await
+            .unwrap();
+        run = Some(
+            app.deps
+                .runs
+                .mark_done(run_id, task.partition)
+                .await
+                .unwrap(),
+        );
+    }
+    let run = run.unwrap();
+    assert!(run.all_done() && run.status == RunStatus::Running);
+    run
+}
+
+#[tokio::test]
+async fn a_finalizer_taken_over_between_its_check_and_its_commit_writes_nothing() {
+    let app = App::new().await;
+    let partners = [app.partner().await, app.partner().await];
+    let noon = day_start(day()) + TimeDelta::hours(12);
+    app.order(partners[0], "CONFIRMED", 10_000, noon, Some(noon))
+        .await;
+    let settled_first = app.start(day(), Trigger::Schedule).await;
+    assert_eq!(app.drain().await, 0);
+    let before = app.settled(day()).await;
+    assert_eq!(before.len(), 1);
+
+    // A re-run whose last worker has written the day's settlements and checked that its run
+    // still holds the day (it does), and then stalls past the lease before committing.
+    app.order(
+        partners[1],
+        "CONFIRMED",
+        20_000,
+        noon,
+        Some(noon + TimeDelta::hours(1)),
+    )
+    .await;
+    let stale = app.start(day(), Trigger::Admin).await;
+    let stale_run = count_partitions_without_finalizing(&app, &stale).await;
+    let prepared = prepare_finalize(&app.deps, &stale_run)
+        .await
+        .unwrap()
+        .expect("the run still holds the day when it checks");
+
+    // Meanwhile its lease expires and another trigger takes the day over.
+    let lease = TimeDelta::seconds(901);
+    let newer = match start_run(&app.run_starter, day(), Trigger::Admin, Utc::now() + lease)
+        .await
+        .unwrap()
+    {
+        StartOutcome::Started(run) => run.run_id,
+        other => panic!("{other:?}"),
+    };
+
+    // The stale finalizer now commits: it must write nothing.
+    let outcome = commit_finalize(&app.deps, &stale_run, prepared)
+        .await
+        .unwrap();
+    assert_eq!(outcome, RunStatus::Failed);
+    let rows = settlements::settlements_of_date(app.db(), day())
+        .await
+        .unwrap();
+    assert_eq!(
+        app.settled(day()).await,
+        before,
+        "the day's rows are untouched"
+    );
+    assert!(rows.iter().all(|row| row.run_id == settled_first));
+    let (status, error) = app.run_status(&stale).await;
+    assert_eq!(status, RunStatus::Failed);
+    assert!(error.unwrap().contains(&newer));
+    assert_eq!(app.run_status(&newer).await.0, RunStatus::Running);
+    let lock = app.deps.runs.lock(day()).await.unwrap().unwrap();
+    assert_eq!(
+        (lock.run_id.as_str(), lock.status),
+        (newer.as_str(), RunStatus::Running)
+    );
+
+    // The newer run settles the day; the stale run's redelivered messages change nothing.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(app.drain().await, 0);
+    assert_eq!(app.run_status(&newer).await, (RunStatus::Completed, None));
+    assert_eq!(app.run_status(&stale).await.0, RunStatus::Failed);
+    let rows = settlements::settlements_of_date(app.db(), day())
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|row| row.run_id == newer));
+    assert_eq!(app.settled(day()).await, app.expected(day()).await);
+}
+
+#[tokio::test]
+async fn a_finalizer_repeated_after_a_commit_records_the_end_it_missed() {
+    let app = App::new().await;
+    let partner = app.partner().await;
+    let noon = day_start(day()) + TimeDelta::hours(12);
+    app.order(partner, "CONFIRMED", 10_000, noon, Some(noon))
+        .await;
+    let run_id = app.start(day(), Trigger::Schedule).await;
+    let run = count_partitions_without_finalizing(&app, &run_id).await;
+    assert_eq!(
+        finalize(&app.deps, &run).await.unwrap(),
+        RunStatus::Completed
+    );
+    let settled = settlements::settlements_of_date(app.db(), day())
+        .await
+        .unwrap();
+    // As if that finalizer had stopped after its commit, before DynamoDB heard of it.
+    app.deps
+        .runs
+        .finish(day(), &run_id, RunStatus::Running, None)
+        .await
+        .unwrap();
+
+    // The redelivered last partition finalizes again: nothing to write, the end is recorded.
+    assert_eq!(
+        finalize(&app.deps, &run).await.unwrap(),
+        RunStatus::Completed
+    );
+    assert_eq!(
+        settlements::settlements_of_date(app.db(), day())
+            .await
+            .unwrap(),
+        settled
+    );
+    assert_eq!(app.run_status(&run_id).await, (RunStatus::Completed, None));
+    let state = app.deps.runs.run(&run_id).await.unwrap().unwrap();
+    assert_eq!(state.status, RunStatus::Completed);
+    let lock = app.deps.runs.lock(day()).await.unwrap().unwrap();
+    assert_eq!(lock.status, RunStatus::Completed, "the day is settled");
+}

@@ -20,7 +20,7 @@ use crate::common::{expect_problem, spawn_app};
 async fn spawn_with_floor(ctx: &TestContext, shutdown: &CancellationToken) -> String {
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let server = Server::bind_with(
-        Arc::new(Functions::new(&ctx.platform).await),
+        Arc::new(Functions::new(&ctx.platform).await.unwrap()),
         Vec::new(),
         Vec::new(),
         &ctx.platform.config.aws,

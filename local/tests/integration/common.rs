@@ -32,7 +32,7 @@ pub async fn spawn_app() -> TestApp {
 /// A runner whose only schedules are `schedules` (tests bind their own handlers).
 pub async fn spawn_app_with(schedules: Vec<ScheduleBinding>) -> TestApp {
     let ctx = TestContext::new().await;
-    let functions = Arc::new(Functions::new(&ctx.platform).await);
+    let functions = Arc::new(Functions::new(&ctx.platform).await.unwrap());
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let server = Server::bind_with(
         functions,

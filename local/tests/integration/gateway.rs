@@ -402,7 +402,9 @@ async fn every_function_in_the_route_table_is_hosted_by_the_runner() {
         .collect(),
     )
     .unwrap();
-    let functions = Functions::new(&Platform::new(config).unwrap()).await;
+    let functions = Functions::new(&Platform::new(config).unwrap())
+        .await
+        .unwrap();
     for route in ROUTES {
         let request = shared::testing::ApiRequest::new("GET /__probe").build();
         let response = functions.dispatch(route.function, request).await;

@@ -113,22 +113,30 @@ pub async fn insert_run(
     Ok(())
 }
 
-/// Records how a run ended.
+/// Records how a run ended, if it is still RUNNING, and says whether it was: a run ends once.
+/// A run that was taken over (the run that superseded it marked it FAILED) or that ended
+/// already keeps its end.
+///
+/// In the finalizer's transaction this is the guard that makes a stale finalizer write nothing:
+/// the update waits for, and then sees, a takeover's mark, and when it changes no row the
+/// finalizer rolls its settlements back.
 pub async fn finish_run(
     conn: &mut MySqlConnection,
     run_id: &str,
     status: RunStatus,
     error: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE settlement_runs SET status = ?, error = ?, finished_at = UTC_TIMESTAMP(6) WHERE id = ?",
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(
+        "UPDATE settlement_runs SET status = ?, error = ?, finished_at = UTC_TIMESTAMP(6) \
+         WHERE id = ? AND status = ?",
     )
     .bind(status.as_str())
     .bind(error)
     .bind(run_id)
+    .bind(RunStatus::Running.as_str())
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(result.rows_affected() == 1)
 }
 
 /// Mirrors DynamoDB's count of finished partitions; never moves it backwards.

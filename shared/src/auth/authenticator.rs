@@ -134,13 +134,9 @@ impl Authenticator {
             return Ok(());
         }
         let rows = accounts::unexpired_revocations(&self.db).await?;
-        let now = Utc::now();
         let entries: Vec<(i64, String, u64)> = rows
             .into_iter()
-            .map(|row| {
-                let left = (row.expires_at - now).num_seconds().max(1);
-                (row.user_id, row.jti, u64::try_from(left).unwrap_or(1))
-            })
+            .map(|row| (row.user_id, row.jti, seconds_until(row.expires_at)))
             .collect();
         self.blacklist.add(&entries, true).await?;
         tracing::info!(tokens = entries.len(), "token blacklist loaded into Redis");
@@ -149,25 +145,47 @@ impl Authenticator {
 
     /// Logout: the token is refused from now until it expires. MySQL first, so that a Redis
     /// failure cannot leave a logged-out token working.
+    ///
+    /// When Redis does not take the entry (down, out of memory, read-only), the blacklist's loaded
+    /// flag is dropped, so that every check asks MySQL until the list is reloaded. If Redis takes
+    /// neither, it would go on vouching for the token: the logout is refused (503), and the
+    /// caller may try again.
     pub async fn revoke(&self, principal: &Principal) -> Result<(), ApiError> {
-        let expires_at = Utc
-            .timestamp_opt(principal.expires_at, 0)
+        // Refused for as long as the token verifies: its expiry plus the clock leeway.
+        let refused_until = Utc
+            .timestamp_opt(principal.accepted_until(), 0)
             .single()
             .unwrap_or_else(Utc::now);
-        accounts::revoke_token(&self.db, &principal.jti, principal.user_id, expires_at).await?;
-        let seconds_left = u64::try_from((expires_at - Utc::now()).num_seconds()).unwrap_or(1);
-        if let Err(err) = self
+        accounts::revoke_token(&self.db, &principal.jti, principal.user_id, refused_until).await?;
+        let seconds_left = seconds_until(refused_until);
+        let Err(err) = self
             .blacklist
             .add(
                 &[(principal.user_id, principal.jti.clone(), seconds_left)],
                 false,
             )
             .await
-        {
-            tracing::warn!(%err, "Redis unavailable; logout recorded in MySQL only");
+        else {
+            return Ok(());
+        };
+        match self.blacklist.forget_loaded().await {
+            Ok(()) => {
+                tracing::warn!(%err, "logout not recorded in Redis; its blacklist is read from MySQL until reloaded");
+                Ok(())
+            }
+            Err(flag_err) => {
+                tracing::error!(%err, %flag_err, "logout recorded in MySQL only, and Redis still vouches for the token");
+                Err(flag_err.into())
+            }
         }
-        Ok(())
     }
+}
+
+/// Whole seconds from now until `until`, rounded up (an entry must not expire before its
+/// token), at least 1 (Redis refuses a zero expiry).
+fn seconds_until(until: chrono::DateTime<Utc>) -> u64 {
+    let millis = (until - Utc::now()).num_milliseconds();
+    u64::try_from(millis).unwrap_or(0).div_ceil(1000).max(1)
 }
 
 fn bearer_token(req: &Request) -> Result<&str, ApiError> {

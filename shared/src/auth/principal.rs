@@ -8,11 +8,17 @@ pub struct Principal {
     pub user_id: i64,
     pub role: Role,
     pub jti: String,
-    /// Unix seconds; logout blacklists the token until then.
+    /// Unix seconds: the token's `exp`.
     pub expires_at: i64,
 }
 
 impl Principal {
+    /// Unix seconds until which the token is accepted: `exp` plus the clock leeway. Logout
+    /// blacklists the token until then.
+    pub fn accepted_until(&self) -> i64 {
+        self.expires_at.saturating_add(super::LEEWAY_SECS)
+    }
+
     /// 403 unless the caller has one of `roles`.
     pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
         if roles.contains(&self.role) {

@@ -13,8 +13,11 @@ use crate::{
     error::ApiError,
 };
 
-/// Clock skew tolerated between the issuer and a verifier.
-const LEEWAY_SECS: i64 = 5;
+/// Clock skew tolerated between the issuer and a verifier: a token is accepted until
+/// `exp + LEEWAY_SECS`, so a logout must refuse it that long (see [`Principal::accepted_until`]).
+///
+/// [`Principal::accepted_until`]: super::Principal::accepted_until
+pub const LEEWAY_SECS: i64 = 5;
 
 /// Signs and verifies access tokens.
 pub struct TokenCodec {
@@ -137,6 +140,7 @@ mod tests {
             refresh_token_ttl: Duration::from_secs(3600),
             login_limit_per_email: 10,
             login_limit_per_address: 10,
+            signup_limit_per_address: 10,
         }
     }
 

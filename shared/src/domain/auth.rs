@@ -127,20 +127,15 @@ pub fn validate_signup(
             None
         }
     };
+    // Optional for partners; when given, it must say something.
     let business_name = business_name.map(|text| text.trim().to_owned());
-    match (role, &business_name) {
-        (Some(Role::Partner), None) => {
-            errors.push(FieldError::new("business_name", "is required for partners"));
-        }
-        (Some(Role::Partner), Some(text))
-            if text.is_empty() || text.chars().count() > MAX_BUSINESS_NAME_CHARS =>
-        {
-            errors.push(FieldError::new(
-                "business_name",
-                format!("must be 1 to {MAX_BUSINESS_NAME_CHARS} characters"),
-            ));
-        }
-        _ => {}
+    if let (Some(Role::Partner), Some(text)) = (role, &business_name)
+        && (text.is_empty() || text.chars().count() > MAX_BUSINESS_NAME_CHARS)
+    {
+        errors.push(FieldError::new(
+            "business_name",
+            format!("must be 1 to {MAX_BUSINESS_NAME_CHARS} characters when given"),
+        ));
     }
     match (errors.is_empty(), role) {
         (true, Some(role)) => Ok(NewAccount {
@@ -283,9 +278,13 @@ mod tests {
     }
 
     #[test]
-    fn partners_need_a_business_name() {
-        let errors =
-            validate_signup("p@shop.kr", "long-enough-pw", "Park", "partner", None).unwrap_err();
+    fn a_partners_business_name_is_optional_but_not_blank() {
+        let account =
+            validate_signup("p@shop.kr", "long-enough-pw", "Park", "partner", None).unwrap();
+        assert_eq!(account.role, Role::Partner);
+        assert_eq!(account.business_name, None);
+        let errors = validate_signup("p@shop.kr", "long-enough-pw", "Park", "partner", Some("  "))
+            .unwrap_err();
         assert_eq!(errors[0].field, "business_name");
         let account = validate_signup(
             "P@Shop.kr",

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::domain::{FieldError, cursor};
+use crate::domain::{FieldError, cursor, dates};
 
 pub const DEFAULT_PAGE_SIZE: u32 = 40;
 pub const MAX_PAGE_SIZE: u32 = 100;
@@ -32,12 +32,13 @@ impl Cursor {
         cursor::encode(CURSOR_TAG, [self.release_at.timestamp_micros(), self.id])
     }
 
+    /// `None` for anything we did not issue, including a release time MySQL cannot hold (no
+    /// product has one, and the query would fail on it).
     pub fn decode(text: &str) -> Option<Self> {
         let [micros, id] = cursor::decode(CURSOR_TAG, text)?;
-        Some(Self {
-            release_at: DateTime::from_timestamp_micros(micros)?,
-            id,
-        })
+        let release_at = DateTime::from_timestamp_micros(micros)
+            .filter(|release_at| dates::is_storable_instant(*release_at))?;
+        Some(Self { release_at, id })
     }
 }
 
@@ -188,12 +189,20 @@ mod tests {
             id: 42,
         };
         assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        let before_1970 = Cursor {
+            release_at: DateTime::from_timestamp_micros(-1).unwrap(),
+            id: 7,
+        };
+        assert_eq!(Cursor::decode(&before_1970.encode()), Some(before_1970));
         for bad in [
             "",
             "abc",
             "djE6MQ",
             &URL_SAFE_NO_PAD.encode("v2:1:1"),
             &URL_SAFE_NO_PAD.encode("v1:1:-4"),
+            // Year 1969 is fine, years -1 and 10000 are not MySQL's.
+            &URL_SAFE_NO_PAD.encode("v1:-62198755200000000:1"),
+            &URL_SAFE_NO_PAD.encode("v1:253402300800000000:1"),
         ] {
             assert_eq!(Cursor::decode(bad), None, "{bad}");
         }

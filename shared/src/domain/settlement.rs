@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::{Asia::Seoul, Tz};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::FieldError;
+use crate::domain::{FieldError, dates};
 
 pub mod lock;
 pub use lock::{DayLock, LockDecision, Trigger, decide};
@@ -48,6 +48,37 @@ pub fn settlement_date_of(instant: DateTime<Utc>) -> NaiveDate {
 pub fn default_date(now: DateTime<Utc>) -> NaiveDate {
     let today = settlement_date_of(now);
     today.pred_opt().unwrap_or(today)
+}
+
+/// Whether `date` has ended in Asia/Seoul at `now`: its next midnight has passed, so no order
+/// can be confirmed on it any more.
+pub fn has_ended(date: NaiveDate, now: DateTime<Utc>) -> bool {
+    date < settlement_date_of(now)
+}
+
+/// The date an admin asked to settle, if it may be settled at `now`: a day MySQL can hold
+/// whole (its first and last instants too), which has ended in Asia/Seoul. Settling a day before
+/// it ends would mark it COMPLETED with the orders confirmed so far, and the nightly run leaves
+/// a COMPLETED day alone: the rest would never be paid out.
+pub fn check_run_date(date: NaiveDate, now: DateTime<Utc>) -> Result<NaiveDate, FieldError> {
+    let date = dates::check_date("date", date)?;
+    let (start, end) = day_range(date);
+    if !(dates::is_storable_instant(start) && dates::is_storable_instant(end)) {
+        return Err(FieldError::new(
+            "date",
+            "must be a day from 1000-01-02 on (whose hours MySQL can hold)",
+        ));
+    }
+    if !has_ended(date, now) {
+        return Err(FieldError::new(
+            "date",
+            format!(
+                "must be a day that has ended in Asia/Seoul ({} or earlier)",
+                default_date(now)
+            ),
+        ));
+    }
+    Ok(date)
 }
 
 /// Splits `date` into `partitions` contiguous, non-overlapping `[start, end)` UTC ranges of
@@ -234,6 +265,40 @@ mod tests {
         assert_eq!(
             default_date(utc("2026-03-15T14:00:00Z")),
             date("2026-03-14")
+        );
+    }
+
+    #[test]
+    fn only_a_day_that_has_ended_in_seoul_may_be_run() {
+        // 00:30 on the 16th in Seoul: the 15th has just ended, the 16th has not.
+        let now = utc("2026-03-15T15:30:00Z");
+        assert!(has_ended(date("2026-03-15"), now));
+        assert!(!has_ended(date("2026-03-16"), now));
+        assert_eq!(
+            check_run_date(date("2026-03-15"), now),
+            Ok(date("2026-03-15"))
+        );
+        assert_eq!(
+            check_run_date(date("1000-01-02"), now),
+            Ok(date("1000-01-02"))
+        );
+        // 23:59:59 on the 15th in Seoul: the 15th has not ended.
+        assert!(check_run_date(date("2026-03-15"), utc("2026-03-15T14:59:59Z")).is_err());
+        for refused in [
+            "2026-03-16",
+            "2026-03-17",
+            "9999-12-31",
+            "1000-01-01",
+            "0001-01-01",
+        ] {
+            let error = check_run_date(date(refused), now).unwrap_err();
+            assert_eq!(error.field, "date", "{refused}");
+        }
+        let error = check_run_date(date("2026-03-16"), now).unwrap_err();
+        assert!(
+            error.message.contains("2026-03-15 or earlier"),
+            "{}",
+            error.message
         );
     }
 

@@ -1,4 +1,6 @@
-//! Transitions that give units back: cancel, expiry and payment failure. Each is a guarded
+//! Transitions that give units back: cancel, expiry and payment failure (a refund, which also
+//! gives units back, is [`Payments`](crate::services::payments::Payments)' and ends with
+//! [`OrderLifecycle::after_release`]). Each is a guarded
 //! `PENDING_PAYMENT → …` update; only the request (or sweeper) whose update wins returns the
 //! units, in the same transaction, so two overlapping sweepers return them exactly once.
 
@@ -60,15 +62,22 @@ impl OrderLifecycle {
         let result = release_in(&mut tx, order, to, now).await;
         let won = finish(tx, result).await?;
         if won {
-            for item in &order.items {
-                self.reservations
-                    .give_back(item.product_id, item.quantity)
-                    .await;
-            }
-            // The product may have been sold out until now.
-            evict_page_one(&self.page_cache).await;
+            self.after_release(order).await;
         }
         Ok(won)
+    }
+
+    /// Once a transaction that returned an order's units to MySQL committed: the same units go
+    /// back to the Redis counters, and page 1 is evicted (the product may have been sold out
+    /// until now). Neither can fail the request: a counter that cannot be updated is dropped
+    /// and reloaded from MySQL.
+    pub async fn after_release(&self, order: &Order) {
+        for item in &order.items {
+            self.reservations
+                .give_back(item.product_id, item.quantity)
+                .await;
+        }
+        evict_page_one(&self.page_cache).await;
     }
 
     /// Expires unpaid orders whose time ran out, `batch` at a time; returns how many it expired.

@@ -8,7 +8,8 @@
 //! 3. splits the day into `SETTLEMENT_PARTITIONS` time ranges and enqueues one SQS message per
 //!    range with `SendMessageBatch`; `settlement-worker` takes it from there.
 //!
-//! If the run cannot be recorded or enqueued it is marked FAILED at once, which frees the day.
+//! If the run cannot be recorded or enqueued it is marked FAILED at once, which frees the day;
+//! its `error` says only that it failed to start ([`start_failure`]), the cause is logged.
 
 use std::sync::Arc;
 
@@ -115,16 +116,20 @@ pub async fn start_run(
         Acquired::Busy { run_id } => return Ok(StartOutcome::Busy { run_id }),
     };
     let acquired = started.elapsed();
-    if let Some(stalled) = &superseded {
-        tracing::warn!(%date, stalled, run_id, "took over a settlement run whose lease expired");
-        let mut conn = starter.db.acquire().await?;
-        let why = format!("lease expired; superseded by run {run_id}");
-        settlements::finish_run(&mut conn, stalled, RunStatus::Failed, Some(&why)).await?;
-    }
-    let recorded = record_and_enqueue(starter, queue_url, &run_id, date, partitions).await;
+    let recorded = record_and_enqueue(
+        starter,
+        queue_url,
+        &run_id,
+        date,
+        partitions,
+        superseded.as_deref(),
+    )
+    .await;
     if let Err(err) = recorded {
+        // The detail (driver, SQS or DynamoDB text) goes to the logs only; the run's `error`,
+        // which admins read, stays generic and names the run to look for.
         tracing::error!(%date, run_id, error = %err, "could not start the settlement run");
-        let reason = format!("could not start: {err}");
+        let reason = start_failure(&run_id);
         if let Err(mark) = starter
             .runs
             .finish(date, &run_id, RunStatus::Failed, Some(&reason))
@@ -154,13 +159,31 @@ pub async fn start_run(
     }))
 }
 
+/// The `error` of a run that could not be started, as admins read it.
+pub fn start_failure(run_id: &str) -> String {
+    format!("the run failed to start; see the logs for run {run_id}")
+}
+
+/// Ends the stalled run we took the day from (if any) in MySQL, then records our run and sends
+/// its partitions, in that order: once the stalled run is FAILED there, its finalizer can no
+/// longer commit (see `settlement-worker`), and only then does anything of ours start.
 async fn record_and_enqueue(
     starter: &RunStarter,
     queue_url: &str,
     run_id: &str,
     date: NaiveDate,
     partitions: u32,
+    superseded: Option<&str>,
 ) -> Result<(), StartError> {
+    if let Some(stalled) = superseded {
+        tracing::warn!(%date, stalled, run_id, "took over a settlement run whose lease expired");
+        let mut conn = starter.db.acquire().await?;
+        let why = format!("lease expired; superseded by run {run_id}");
+        if !settlements::finish_run(&mut conn, stalled, RunStatus::Failed, Some(&why)).await? {
+            // Its finalizer committed between our takeover and this mark; ours re-settles the day.
+            tracing::info!(%date, stalled, run_id, "the stalled run had ended meanwhile");
+        }
+    }
     settlements::insert_run(&starter.db, run_id, date, partitions).await?;
     let bodies: Vec<String> = partition_tasks(run_id, date, partitions)
         .iter()

@@ -207,7 +207,6 @@ async fn every_invalid_transition_is_409() {
         (
             "cancel",
             &[
-                "PAID",
                 "SHIPPED",
                 "CONFIRMED",
                 "EXPIRED",

@@ -43,7 +43,7 @@ async fn with_redis_down_checkout_goes_through_mysql_exactly() {
         app.ctx.platform.db.clone(),
         dead,
     );
-    let deps = Deps::new(&platform);
+    let deps = Deps::new(&platform, portone_gateway(&platform));
     let mut created = 0;
     for n in 0..5 {
         let (_, token) = app.ctx.user(Role::Buyer).await;
@@ -139,7 +139,7 @@ async fn a_redis_restart_mid_drop_sells_neither_more_nor_less() {
         app.ctx.platform.db.clone(),
         store,
     );
-    let deps = Deps::new(&platform);
+    let deps = Deps::new(&platform, portone_gateway(&platform));
     let tokens = buyers(&app, 600).await;
     let attempt = |n: usize| {
         handle(

@@ -59,6 +59,17 @@ impl BlacklistCache {
         self.redis.claim("bl:loading", RELOAD_CLAIM).await
     }
 
+    /// Drops the loaded flag, so that every check asks MySQL (and one reloads the list): what a
+    /// logout does when Redis did not take its entry. Tried even while Redis is marked down, since
+    /// a flag left behind would let the token through once Redis answers again.
+    pub async fn forget_loaded(&self) -> Result<(), RedisError> {
+        let mut connection = self.redis.connection_despite_breaker().await?;
+        redis::cmd("DEL")
+            .arg(self.redis.loaded_flag(LOADED_BLACKLIST))
+            .query_async::<()>(&mut connection)
+            .await
+    }
+
     /// Adds entries (user id, jti, seconds left); `mark_loaded` also sets the loaded flag.
     pub async fn add(
         &self,

@@ -1,16 +1,26 @@
-//! Login and checkout attempt counting, with reads that ride in the same round trip.
+//! Login, sign-up and checkout attempt counting, with reads that ride in the same round trip.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+    time::{Duration, Instant},
+};
 
 use redis::{ErrorKind, FromRedisValue, Pipeline, RedisError, Script, Value};
 
 use super::RedisStore;
 
 /// Fixed one-minute windows counted with INCR; the first hit of a window sets its expiry.
+///
+/// [`RateLimiter::hit`] also counts every attempt in the process ([`LocalWindows`]), and when
+/// Redis cannot answer, that count decides, with the same limit: a limiter that cannot reach
+/// Redis never lets everything through. The local count is the process's own (each Lambda
+/// instance has one), so while Redis is down a limit holds per instance rather than overall.
 #[derive(Debug, Clone)]
 pub struct RateLimiter {
     redis: RedisStore,
     script: Arc<Script>,
+    local: Arc<LocalWindows>,
 }
 
 /// The outcome of one counted attempt.
@@ -48,18 +58,22 @@ impl RateLimiter {
         Self {
             redis,
             script: Arc::new(script),
+            local: Arc::new(LocalWindows::default()),
         }
     }
 
-    /// Counts one attempt under `name` (e.g. `login:email:kim@x.kr`) against `limit` per `window`.
-    pub async fn hit(
-        &self,
-        name: &str,
-        limit: u32,
-        window: Duration,
-    ) -> Result<RateDecision, RedisError> {
-        let (decision, _, ()) = self.hit_and_read(name, limit, window, &[], |_| {}).await?;
-        Ok(decision)
+    /// Counts one attempt under `name` (e.g. `login:ip:198.51.100.7`) against `limit` per
+    /// `window`: in Redis, which decides for every process, and in this process, whose count
+    /// decides when Redis cannot answer.
+    pub async fn hit(&self, name: &str, limit: u32, window: Duration) -> RateDecision {
+        let local = self.local.hit(name, limit, window, Instant::now());
+        match self.hit_and_read(name, limit, window, &[], |_| {}).await {
+            Ok((decision, _, ())) => decision,
+            Err(err) => {
+                tracing::warn!(%err, name, "Redis unavailable; attempt limited by this process's count");
+                local
+            }
+        }
     }
 
     /// Counts one attempt like [`RateLimiter::hit`] and, in the same round trip:
@@ -125,5 +139,145 @@ impl RateLimiter {
         };
         let read = T::from_owned_redis_value(Value::Array(replies.collect()))?;
         Ok((decision, existing, read))
+    }
+}
+
+/// A process's own fixed windows, the fallback of [`RateLimiter::hit`] while Redis cannot
+/// answer. Every attempt is counted here as well, so that when Redis fails the count already
+/// holds this process's recent attempts.
+///
+/// Expired windows are dropped once the table holds [`LocalWindows::PRUNE_AT`] names (at most
+/// once a second); it never holds more than [`LocalWindows::MAX_NAMES`]: a name that does not
+/// fit is refused if this count has to decide, never let through.
+#[derive(Debug, Default)]
+struct LocalWindows {
+    table: Mutex<LocalTable>,
+}
+
+#[derive(Debug, Default)]
+struct LocalTable {
+    windows: HashMap<String, LocalWindow>,
+    next_prune: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct LocalWindow {
+    started: Instant,
+    length: Duration,
+    count: u64,
+}
+
+impl LocalWindows {
+    const PRUNE_AT: usize = 10_000;
+    const MAX_NAMES: usize = 200_000;
+
+    fn hit(&self, name: &str, limit: u32, window: Duration, now: Instant) -> RateDecision {
+        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        if table.windows.len() >= Self::PRUNE_AT && table.next_prune.is_none_or(|at| now >= at) {
+            table
+                .windows
+                .retain(|_, kept| now.duration_since(kept.started) < kept.length);
+            table.next_prune = Some(now + Duration::from_secs(1));
+        }
+        let full = table.windows.len() >= Self::MAX_NAMES;
+        let counted = match table.windows.get_mut(name) {
+            Some(counted) => counted,
+            None if full => {
+                return RateDecision::Limited {
+                    retry_after_secs: window.as_secs().max(1),
+                };
+            }
+            None => table.windows.entry(name.to_owned()).or_insert(LocalWindow {
+                started: now,
+                length: window,
+                count: 0,
+            }),
+        };
+        if now.duration_since(counted.started) >= counted.length {
+            *counted = LocalWindow {
+                started: now,
+                length: window,
+                count: 0,
+            };
+        }
+        counted.count += 1;
+        if counted.count <= u64::from(limit) {
+            return RateDecision::Allowed;
+        }
+        let left = counted
+            .length
+            .saturating_sub(now.duration_since(counted.started));
+        RateDecision::Limited {
+            retry_after_secs: u64::try_from(left.as_millis().div_ceil(1000))
+                .unwrap_or(u64::MAX)
+                .max(1),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn the_local_count_refuses_past_the_limit_until_the_window_ends() {
+        let local = LocalWindows::default();
+        let start = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(
+                local.hit("login:ip:a", 3, MINUTE, start),
+                RateDecision::Allowed
+            );
+        }
+        assert_eq!(
+            local.hit("login:ip:a", 3, MINUTE, start + Duration::from_secs(15)),
+            RateDecision::Limited {
+                retry_after_secs: 45
+            }
+        );
+        // Other names have their own count.
+        assert_eq!(
+            local.hit("login:ip:b", 3, MINUTE, start),
+            RateDecision::Allowed
+        );
+        // A new window starts afresh.
+        assert_eq!(
+            local.hit("login:ip:a", 3, MINUTE, start + MINUTE),
+            RateDecision::Allowed
+        );
+    }
+
+    #[test]
+    fn expired_windows_are_dropped_and_a_full_table_refuses_new_names() {
+        let local = LocalWindows::default();
+        let start = Instant::now();
+        for n in 0..LocalWindows::PRUNE_AT {
+            local.hit(&format!("old:{n}"), 10, MINUTE, start);
+        }
+        local.hit("new", 10, MINUTE, start + MINUTE);
+        assert_eq!(local.table.lock().unwrap().windows.len(), 1);
+
+        let mut table = local.table.lock().unwrap();
+        for n in 0..LocalWindows::MAX_NAMES {
+            table.windows.insert(
+                format!("live:{n}"),
+                LocalWindow {
+                    started: start + MINUTE,
+                    length: MINUTE,
+                    count: 1,
+                },
+            );
+        }
+        drop(table);
+        assert!(matches!(
+            local.hit("one-more", 10, MINUTE, start + MINUTE),
+            RateDecision::Limited { .. }
+        ));
+        assert_eq!(
+            local.hit("live:7", 10, MINUTE, start + MINUTE),
+            RateDecision::Allowed
+        );
     }
 }

@@ -22,7 +22,7 @@ use crate::config::Config;
 /// A request never waits longer than this for Redis before taking its fallback path.
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 const CONNECTION_TIMEOUT: Duration = Duration::from_millis(500);
-/// After a failure, Redis is left alone this long before it is tried again.
+/// After a connection failure, Redis is left alone this long before it is tried again.
 const DOWN_FOR: Duration = Duration::from_millis(500);
 
 /// One multiplexed, self-reconnecting connection per process, opened on first use so that a
@@ -67,6 +67,12 @@ impl RedisStore {
                 "Redis marked down after a recent failure",
             )));
         }
+        self.connection_despite_breaker().await
+    }
+
+    /// The shared connection even while Redis is marked down: for the rare write that must be
+    /// tried (a logout that could not be recorded drops the blacklist's loaded flag).
+    pub async fn connection_despite_breaker(&self) -> Result<ConnectionManager, RedisError> {
         let manager = self
             .connection
             .get_or_try_init(|| {
@@ -89,13 +95,16 @@ impl RedisStore {
         self.down_until_ms.store(until, Ordering::Relaxed);
     }
 
-    /// Passes a command's error through, marking Redis down when the error means it is
-    /// unreachable (not, say, a script error).
+    /// Passes a command's error through, marking Redis down when the error means it cannot be
+    /// reached: the connection was refused, dropped or failed.
+    ///
+    /// A reply that came too late does not: under a burst of work on our own few cores (Argon2,
+    /// say) replies from a healthy Redis can pass [`RESPONSE_TIMEOUT`], and marking it down
+    /// then would send every request to its fallback at once, turning a slowdown into failures.
+    /// That request takes its own fallback; the next one tries Redis again.
     pub fn noted(&self, err: RedisError) -> RedisError {
-        if err.is_io_error()
-            || err.is_timeout()
-            || err.is_connection_dropped()
-            || err.is_connection_refusal()
+        if !err.is_timeout()
+            && (err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal())
         {
             self.mark_down();
         }
@@ -155,3 +164,44 @@ pub const RELOAD_CLAIM: Duration = Duration::from_secs(10);
 /// `{loaded}:<set>` ([`LOADED_BLACKLIST`], the orders' idempotency markers). The flags share the
 /// `{loaded}` hash tag, so one `EXISTS` of several answers for all of them, on a cluster too.
 pub const LOADED_BLACKLIST: &str = "blacklist";
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::testing::PrivateRedis;
+
+    async fn ping(store: &RedisStore) -> Result<String, RedisError> {
+        let mut connection = store.connection().await?;
+        redis::cmd("PING")
+            .query_async(&mut connection)
+            .await
+            .map_err(|err| store.noted(err))
+    }
+
+    #[tokio::test]
+    async fn a_late_reply_does_not_mark_redis_down() {
+        let server = PrivateRedis::start();
+        let store = RedisStore::with_prefix(&server.url(), "t:").unwrap();
+        assert_eq!(ping(&store).await.unwrap(), "PONG");
+        // Redis answers nothing for 700 ms, as when the machine is busy, then answers again.
+        server.command(&["CLIENT", "PAUSE", "700", "ALL"]);
+        assert!(ping(&store).await.unwrap_err().is_timeout());
+        // The next request waits for Redis instead of being sent to its fallback.
+        assert_eq!(ping(&store).await.expect("not marked down"), "PONG");
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_marks_redis_down() {
+        let mut server = PrivateRedis::start();
+        let store = RedisStore::with_prefix(&server.url(), "t:").unwrap();
+        assert_eq!(ping(&store).await.unwrap(), "PONG");
+        server.stop();
+        assert!(ping(&store).await.is_err());
+        let started = std::time::Instant::now();
+        let err = ping(&store).await.unwrap_err();
+        assert!(err.to_string().contains("marked down"), "{err}");
+        assert!(started.elapsed() < Duration::from_millis(50));
+    }
+}

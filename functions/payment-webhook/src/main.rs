@@ -1,0 +1,23 @@
+//! The `payment-webhook` Lambda binary: build the dependencies once, then serve requests with them.
+
+use std::sync::Arc;
+
+use lambda_http::{Error, service_fn};
+use shared::{
+    Config, Platform,
+    adapters::{aws, portone::PortOneClient},
+    telemetry,
+};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init_lambda();
+    let platform = Platform::new(Config::from_env()?)?;
+    let sdk = aws::sdk_config(&platform.config.aws).await;
+    let gateway = Arc::new(PortOneClient::new(&platform.config.portone)?);
+    let deps = &payment_webhook::Deps::new(&platform, gateway, aws::dynamodb(&sdk))?;
+    lambda_http::run(service_fn(move |req| async move {
+        Ok::<_, Error>(payment_webhook::handle(deps, req).await)
+    }))
+    .await
+}
