@@ -1,4 +1,4 @@
--- Back to 20261124000007's sell_one_line, without the hoarding limits.
+-- Back to 20261126000001's sell_one_line, without the hoarding limits.
 DROP PROCEDURE IF EXISTS sell_one_line;
 DROP PROCEDURE IF EXISTS add_purchase;
 DROP PROCEDURE IF EXISTS add_purchase_checked;
