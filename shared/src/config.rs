@@ -9,6 +9,10 @@ use secrecy::{ExposeSecret, SecretString};
 
 /// The shortest HS256 key we accept: 256 bits, as RFC 7518 asks.
 const MIN_JWT_SECRET_BYTES: usize = 32;
+/// The most unpaid orders per buyer a deployment may allow (a limit, not a wish).
+const MAX_UNPAID_ORDERS: u32 = 1_000;
+/// The longest rebuy cooldown: a year.
+const MAX_REBUY_COOLDOWN: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -99,6 +103,11 @@ pub struct OrdersConfig {
     pub auto_confirm_after: Duration,
     /// Checkout attempts allowed per buyer per minute.
     pub checkout_limit_per_minute: u32,
+    /// Unpaid orders (awaiting payment, not yet expired) one buyer may hold at once; at least 1.
+    pub max_unpaid_orders_per_buyer: u32,
+    /// How long a buyer who cancelled or let expire an unpaid order of a product waits before
+    /// buying that product again; zero is no wait.
+    pub rebuy_cooldown: Duration,
     pub stock_strategy: StockStrategy,
     /// Lock strategy only: how long to wait for a product's lock, and how long it may be held.
     pub lock_wait: Duration,
@@ -222,6 +231,8 @@ impl Config {
                     env.parsed::<u64>("AUTO_CONFIRM_AFTER_DAYS", 7) * 24 * 60 * 60,
                 ),
                 checkout_limit_per_minute: env.parsed("CHECKOUT_LIMIT_PER_MINUTE", 30),
+                max_unpaid_orders_per_buyer: env.parsed("MAX_UNPAID_ORDERS_PER_BUYER", 3),
+                rebuy_cooldown: Duration::from_secs(env.parsed("REBUY_COOLDOWN_SECONDS", 300)),
                 stock_strategy: env.parsed("STOCK_STRATEGY", StockStrategy::Reservation),
                 lock_wait: Duration::from_millis(env.parsed("STOCK_LOCK_WAIT_MS", 5_000)),
                 lock_lease: Duration::from_millis(env.parsed("STOCK_LOCK_LEASE_MS", 3_000)),
@@ -239,6 +250,18 @@ impl Config {
         {
             env.problems.push(format!(
                 "JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes"
+            ));
+        }
+        let orders = &config.orders;
+        if !(1..=MAX_UNPAID_ORDERS).contains(&orders.max_unpaid_orders_per_buyer) {
+            env.problems.push(format!(
+                "MAX_UNPAID_ORDERS_PER_BUYER must be 1 to {MAX_UNPAID_ORDERS}"
+            ));
+        }
+        if orders.rebuy_cooldown > MAX_REBUY_COOLDOWN {
+            env.problems.push(format!(
+                "REBUY_COOLDOWN_SECONDS must be 0 to {}",
+                MAX_REBUY_COOLDOWN.as_secs()
             ));
         }
         let settlement = &config.settlement;
@@ -360,6 +383,41 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("at least 32 bytes"));
+    }
+
+    #[test]
+    fn hoarding_limits_have_defaults_and_bounds() {
+        let base = [
+            ("DATABASE_URL", "mysql://root@127.0.0.1/test"),
+            ("JWT_SECRET", "a-very-long-secret-that-is-at-least-32-bytes"),
+        ];
+        let config = Config::from_vars(vars(&base)).unwrap();
+        assert_eq!(config.orders.max_unpaid_orders_per_buyer, 3);
+        assert_eq!(config.orders.rebuy_cooldown, Duration::from_secs(300));
+        let off = Config::from_vars(vars(&[
+            base[0],
+            base[1],
+            ("REBUY_COOLDOWN_SECONDS", "0"),
+            ("MAX_UNPAID_ORDERS_PER_BUYER", "1"),
+        ]))
+        .unwrap();
+        assert_eq!(off.orders.rebuy_cooldown, Duration::ZERO);
+        let err = Config::from_vars(vars(&[
+            base[0],
+            base[1],
+            ("MAX_UNPAID_ORDERS_PER_BUYER", "0"),
+            ("REBUY_COOLDOWN_SECONDS", "99999999999"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("MAX_UNPAID_ORDERS_PER_BUYER must be 1 to 1000"),
+            "{err}"
+        );
+        assert!(
+            err.contains("REBUY_COOLDOWN_SECONDS must be 0 to 31536000"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -8,6 +8,9 @@
 //!    upcoming ones) are compared with MySQL, and one that differed by the same figures at the
 //!    previous sweep too is dropped, so the next checkout reloads it: a give-back to Redis that
 //!    failed cannot keep units unsold, nor MySQL-only sales leave buyers sent on to refusals.
+//!    One whose facts (release time, limit, price) are not MySQL's is dropped at once: an edit
+//!    whose eviction failed cannot keep a drop closed that was brought forward, nor a raised
+//!    limit refused.
 
 mod store;
 
@@ -83,12 +86,12 @@ async fn reconcile_counters(
     limit: i64,
 ) -> Result<u64, ApiError> {
     let mut dropped = 0;
-    for (product_id, left) in store::recent_stock(&deps.platform.db, since, limit).await? {
-        match deps.reservations.reconcile(product_id, left.into()).await {
+    for (product_id, facts) in store::recent_stock(&deps.platform.db, since, limit).await? {
+        match deps.reservations.reconcile(product_id, &facts).await {
             Ok(true) => {
                 tracing::warn!(
                     product_id,
-                    "stock counter drifted from MySQL; dropped for a reload"
+                    "stock counter or facts drifted from MySQL; dropped for a reload"
                 );
                 dropped += 1;
             }

@@ -1,24 +1,40 @@
 //! The sweeper's own MySQL queries; the expiry's are shared ([`shared::adapters::orders`]).
 
 use chrono::{DateTime, Utc};
-use shared::domain::order::OrderStatus;
+use shared::{adapters::stock::StockFacts, domain::order::OrderStatus};
 use sqlx::MySqlPool;
 
-/// Units left of the products released since `since` (and upcoming ones), newest first: the
-/// ones a drop may be selling, whose Redis counters the sweeper compares with MySQL.
+/// What checkout keeps in Redis of the products released since `since` (and upcoming ones),
+/// newest first: the ones a drop may be selling, whose Redis counters and facts the sweeper
+/// compares with MySQL.
 pub async fn recent_stock(
     db: &MySqlPool,
     since: DateTime<Utc>,
     limit: i64,
-) -> Result<Vec<(i64, i32)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, stock_remaining FROM products WHERE release_at >= ? \
-         ORDER BY release_at DESC, id DESC LIMIT ?",
+) -> Result<Vec<(i64, StockFacts)>, sqlx::Error> {
+    let rows: Vec<(i64, i32, DateTime<Utc>, i32, i64, i64)> = sqlx::query_as(
+        "SELECT id, stock_remaining, release_at, max_per_buyer, price, partner_id FROM products \
+         WHERE release_at >= ? ORDER BY release_at DESC, id DESC LIMIT ?",
     )
     .bind(since)
     .bind(limit)
     .fetch_all(db)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, remaining, release_at, max_per_buyer, price, partner_id)| {
+                let facts = StockFacts {
+                    remaining: remaining.into(),
+                    release_at,
+                    max_per_buyer: max_per_buyer.into(),
+                    price,
+                    partner_id,
+                };
+                (id, facts)
+            },
+        )
+        .collect())
 }
 
 /// Confirms every order shipped before `shipped_before`; returns how many.

@@ -169,15 +169,37 @@ async fn shipped_orders_are_confirmed_after_a_week() {
     assert!(confirmed_at.is_some());
 }
 
+/// The product's facts as MySQL has them, as checkout loads them into Redis.
+async fn facts_in_mysql(ctx: &TestContext, product: i64) -> StockFacts {
+    let (remaining, release_at, max_per_buyer, price, partner_id): (
+        i32,
+        DateTime<Utc>,
+        i32,
+        i64,
+        i64,
+    ) = sqlx::query_as(
+        "SELECT stock_remaining, release_at, max_per_buyer, price, partner_id \
+         FROM products WHERE id = ?",
+    )
+    .bind(product)
+    .fetch_one(&ctx.platform.db)
+    .await
+    .unwrap();
+    StockFacts {
+        remaining: remaining.into(),
+        release_at,
+        max_per_buyer: max_per_buyer.into(),
+        price,
+        partner_id,
+    }
+}
+
 /// The product's Redis counter, as checkout would have loaded it, then set to `remaining`.
 async fn counter(ctx: &TestContext, product: i64, remaining: i64) {
     let reservations = StockReservations::new(ctx.platform.redis.clone());
     let facts = StockFacts {
         remaining,
-        release_at: Utc::now(),
-        max_per_buyer: 1,
-        price: 100_000,
-        partner_id: 1,
+        ..facts_in_mysql(ctx, product).await
     };
     reservations.forget(product).await.unwrap();
     reservations.load(product, &facts).await.unwrap();
@@ -243,4 +265,46 @@ async fn a_counter_above_mysql_is_dropped_too() {
     let report = handle(&deps, scheduled_event()).await.unwrap();
     assert_eq!(report.counters_reloaded, 1);
     assert_eq!(counter_left(&ctx, product).await, None);
+}
+
+#[tokio::test]
+async fn a_counter_whose_facts_are_not_mysql_s_is_dropped_at_the_first_sweep() {
+    // GIVEN counters loaded before edits whose evictions failed: a release brought forward (Redis
+    // refuses NOT_ON_SALE), a limit raised, a price changed
+    let (ctx, partner, _) = setup().await;
+    let reservations = StockReservations::new(ctx.platform.redis.clone());
+    let mut products = Vec::new();
+    for stale in [
+        |facts: StockFacts| StockFacts {
+            release_at: facts.release_at + chrono::Duration::hours(1),
+            ..facts
+        },
+        |facts: StockFacts| StockFacts {
+            max_per_buyer: facts.max_per_buyer - 1,
+            ..facts
+        },
+        |facts: StockFacts| StockFacts {
+            price: facts.price + 1_000,
+            ..facts
+        },
+    ] {
+        let product = ProductFixture {
+            max_per_buyer: 2,
+            ..ProductFixture::new(partner)
+        }
+        .insert(&ctx.platform.db)
+        .await;
+        let facts = stale(facts_in_mysql(&ctx, product).await);
+        reservations.load(product, &facts).await.unwrap();
+        products.push(product);
+    }
+    let deps = Deps::new(&ctx.platform);
+
+    // WHEN one sweep runs, THEN each is dropped at once (facts change in no sale, so no
+    // reservation in flight explains them), and the next checkout reloads MySQL's
+    let report = handle(&deps, scheduled_event()).await.unwrap();
+    assert_eq!(report.counters_reloaded, 3);
+    for product in products {
+        assert_eq!(counter_left(&ctx, product).await, None, "product {product}");
+    }
 }

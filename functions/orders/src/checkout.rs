@@ -98,6 +98,21 @@ enum Refusal {
     ProductNotFound,
     /// The comparison strategy's product lock stayed busy.
     LockTimeout,
+    /// The product's price (MySQL's, `price`) is not the one the checkout charged.
+    PriceChanged {
+        product_id: i64,
+        price: i64,
+    },
+    /// The buyer holds as many unpaid orders as one may (`max`), or this checkout's would be
+    /// more.
+    TooManyUnpaidOrders {
+        max: u32,
+    },
+    /// The buyer gave up an order of the product within the cooldown; `wait_secs` are left.
+    RebuyCooldown {
+        product_id: i64,
+        wait_secs: i64,
+    },
 }
 
 impl From<Refusal> for ApiError {
@@ -124,6 +139,26 @@ impl From<Refusal> for ApiError {
                 ProblemCode::LockTimeout,
                 "too many buyers at once; please retry",
             ),
+            Refusal::TooManyUnpaidOrders { max } => ApiError::conflict(
+                ProblemCode::TooManyUnpaidOrders,
+                format!(
+                    "a buyer may hold at most {max} unpaid orders at once; pay or cancel one first"
+                ),
+            ),
+            Refusal::RebuyCooldown {
+                product_id,
+                wait_secs,
+            } => ApiError::conflict(
+                ProblemCode::RebuyCooldown,
+                format!(
+                    "an order of product {product_id} was recently cancelled or left to expire; \
+                     it can be bought again in {wait_secs} s"
+                ),
+            ),
+            Refusal::PriceChanged { product_id, price } => ApiError::conflict(
+                ProblemCode::PriceChanged,
+                format!("the price of product {product_id} is now {price} KRW; check it and retry"),
+            ),
         }
     }
 }
@@ -132,6 +167,12 @@ impl From<Refusal> for ApiError {
 #[derive(Debug)]
 enum WriteError {
     Refused(Refusal),
+    /// Refused because MySQL's product row disagreed with what the checkout believed of it (its
+    /// units, release time, limit or price): the facts kept in Redis are stale.
+    Stale {
+        product_id: i64,
+        refusal: Refusal,
+    },
     /// Another request of this buyer committed the same idempotency key first.
     KeyTaken,
     /// A store failed; answered as it is.
@@ -141,10 +182,6 @@ enum WriteError {
 impl WriteError {
     fn stock(refusal: StockRefusal) -> Self {
         Self::Refused(Refusal::Stock(refusal))
-    }
-
-    fn out_of_stock(remaining: i64) -> Self {
-        Self::stock(StockRefusal::Insufficient { remaining })
     }
 }
 
@@ -185,7 +222,7 @@ impl Attempt<'_> {
     responses((status = 201, body = CheckoutResponse),
         (status = 400, description = "IDEMPOTENCY_KEY_REQUIRED", body = shared::error::Problem),
         (status = 404, description = "PRODUCT_NOT_FOUND", body = shared::error::Problem),
-        (status = 409, description = "SOLD_OUT, INSUFFICIENT_STOCK, PURCHASE_LIMIT or NOT_ON_SALE", body = shared::error::Problem),
+        (status = 409, description = "SOLD_OUT, INSUFFICIENT_STOCK, PURCHASE_LIMIT, NOT_ON_SALE, PRICE_CHANGED, TOO_MANY_UNPAID_ORDERS or REBUY_COOLDOWN", body = shared::error::Problem),
         (status = 422, description = "VALIDATION, or IDEMPOTENCY_KEY_REUSED with another body", body = shared::error::Problem),
         (status = 429, description = "RATE_LIMITED", body = shared::error::Problem)))]
 pub(crate) async fn checkout(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -247,6 +284,17 @@ pub(crate) async fn checkout(deps: &Deps, req: &Request) -> Result<Response<Body
             .await?
             .ok_or_else(|| ApiError::internal("idempotency key taken but no checkout found")),
         Err(WriteError::Refused(refusal)) => Err(refusal.into()),
+        Err(WriteError::Stale {
+            product_id,
+            refusal,
+        }) => {
+            // Whatever gave the facts (a failed eviction after an edit, a load that raced it),
+            // the next attempt reloads them from MySQL.
+            if let Err(err) = deps.reservations.forget(product_id).await {
+                tracing::warn!(%err, product_id, "could not drop a product's stale checkout facts");
+            }
+            Err(refusal.into())
+        }
         Err(WriteError::Failed(err)) => Err(err),
     }
 }

@@ -10,7 +10,6 @@ use shared::{
     },
     domain::{
         order::{OrderStatus, PricedItem},
-        payment::PaymentStatus,
         stock::Offer,
     },
 };
@@ -57,64 +56,129 @@ pub async fn product_facts(db: &MySqlPool, id: i64) -> Result<Option<ProductFact
         .await
 }
 
-/// The guarded decrement: never below zero. False when fewer units are left than asked for.
-pub async fn take_stock(
-    tx: &mut Transaction<'static, MySql>,
-    product_id: i64,
-    quantity: i32,
-) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query(
-        "UPDATE products SET stock_remaining = stock_remaining - ? \
-         WHERE id = ? AND stock_remaining >= ?",
-    )
-    .bind(quantity)
-    .bind(product_id)
-    .bind(quantity)
-    .execute(&mut **tx)
-    .await?;
-    Ok(result.rows_affected() == 1)
+/// Why the product row, locked, refused a line (the `take_units_checked` procedure: the row
+/// decides the release time, the purchase limit, the units and the price, whatever the checkout
+/// believed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowRefusal {
+    /// Before the row's release time.
+    NotOnSale,
+    /// The buyer would hold more than the row's `max_per_buyer`.
+    OverLimit { max_per_buyer: i32 },
+    /// Fewer units left than asked for (`left`; 0 when the product is gone).
+    Short { left: i32 },
+    /// The row's price is not the one the checkout charged.
+    PriceChanged { price: i64 },
 }
 
-/// What the last stock update of a checkout did; the transaction has ended either way.
+/// What `take_units_checked` did with a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sold {
-    /// The units were taken and the transaction committed; `left` units remain.
-    Committed { left: i32 },
-    /// Fewer units than asked for (`left`, as the transaction saw them; 0 when the product is
-    /// gone); the transaction rolled back.
-    RolledBack { left: i32 },
+pub enum Taken {
+    /// The units were taken; `left` remain.
+    Sold {
+        left: i32,
+    },
+    Refused(RowRefusal),
+}
+
+/// The procedures' answer about a line: outcome, units left, the row's limit and price.
+type TakenRow = (Option<String>, Option<i32>, Option<i32>, Option<i64>);
+
+fn taken((outcome, left, max_per_buyer, price): TakenRow) -> Result<Taken, sqlx::Error> {
+    let left = left.unwrap_or(0);
+    Ok(match (outcome.as_deref(), max_per_buyer, price) {
+        (Some("SOLD"), ..) => Taken::Sold { left },
+        (Some("SHORT"), ..) => Taken::Refused(RowRefusal::Short { left }),
+        (Some("NOT_ON_SALE"), ..) => Taken::Refused(RowRefusal::NotOnSale),
+        (Some("PURCHASE_LIMIT"), Some(max_per_buyer), _) => {
+            Taken::Refused(RowRefusal::OverLimit { max_per_buyer })
+        }
+        (Some("PRICE_CHANGED"), _, Some(price)) => {
+            Taken::Refused(RowRefusal::PriceChanged { price })
+        }
+        (other, ..) => {
+            return Err(sqlx::Error::Protocol(format!(
+                "a sale's procedure answered {other:?}"
+            )));
+        }
+    })
+}
+
+/// A line of a checkout as MySQL checks it: the units asked for at the price charged, at the
+/// checkout's time, with what the buyer holds of the product once this line counts.
+#[derive(Debug, Clone, Copy)]
+pub struct LineToTake<'a> {
+    pub item: &'a PricedItem,
+    pub now: DateTime<Utc>,
+    pub holding: i32,
+}
+
+/// Takes a line's units if the locked product row agrees (the `take_units` procedure); the row
+/// stays locked to the end of the transaction, which this leaves open either way.
+pub async fn take_units(
+    tx: &mut Transaction<'static, MySql>,
+    line: LineToTake<'_>,
+) -> Result<Taken, sqlx::Error> {
+    let row: TakenRow = sqlx::query_as("CALL take_units(?, ?, ?, ?, ?)")
+        .bind(line.item.product_id)
+        .bind(line.item.quantity)
+        .bind(line.item.unit_price)
+        .bind(line.now)
+        .bind(line.holding)
+        .fetch_one(&mut **tx)
+        .await?;
+    taken(row)
 }
 
 /// The end of a sale in one round trip (the `sell_and_commit` procedure): stores the checkout's
-/// answer on its payment, makes the guarded decrement of [`take_stock`], and ends the transaction
-/// (why: `checkout::write`, "The product row is locked last").
+/// answer on its payment, takes the line's units as [`take_units`] does, and ends the
+/// transaction: COMMIT when they were taken, ROLLBACK otherwise (why: `checkout::write`, "The
+/// product row is locked last").
 pub async fn sell_and_commit(
     tx: &mut Transaction<'static, MySql>,
     payment_id: &str,
     answer: &[u8],
-    product_id: i64,
-    quantity: i32,
-) -> Result<Sold, sqlx::Error> {
-    let (taken, left): (i32, Option<i32>) = sqlx::query_as("CALL sell_and_commit(?, ?, ?, ?)")
+    line: LineToTake<'_>,
+) -> Result<Taken, sqlx::Error> {
+    let row: TakenRow = sqlx::query_as("CALL sell_and_commit(?, ?, ?, ?, ?, ?, ?)")
         .bind(payment_id)
         .bind(String::from_utf8_lossy(answer).as_ref())
-        .bind(product_id)
-        .bind(quantity)
+        .bind(line.item.product_id)
+        .bind(line.item.quantity)
+        .bind(line.item.unit_price)
+        .bind(line.now)
+        .bind(line.holding)
         .fetch_one(&mut **tx)
         .await?;
-    let left = left.unwrap_or(0);
-    Ok(if taken == 1 {
-        Sold::Committed { left }
-    } else {
-        Sold::RolledBack { left }
-    })
+    taken(row)
+}
+
+/// The limits on hoarding a checkout is written under (`MAX_UNPAID_ORDERS_PER_BUYER`,
+/// `REBUY_COOLDOWN_SECONDS`).
+#[derive(Debug, Clone, Copy)]
+pub struct HoardingLimits {
+    pub max_unpaid_orders: u32,
+    pub rebuy_cooldown_secs: u64,
+}
+
+impl HoardingLimits {
+    fn max_unpaid(self) -> i64 {
+        i64::from(self.max_unpaid_orders)
+    }
+
+    fn cooldown_secs(self) -> i64 {
+        i64::try_from(self.rebuy_cooldown_secs).unwrap_or(i64::MAX)
+    }
 }
 
 /// A one-line checkout to write with [`sell_one_line`].
 pub struct OneLineSale<'a> {
     pub payment: &'a NewPayment<'a>,
     pub item: &'a PricedItem,
-    pub max_per_buyer: i64,
+    /// The checkout's time, which the row's release time and the buyer's orders are compared
+    /// with.
+    pub now: DateTime<Utc>,
+    pub limits: HoardingLimits,
 }
 
 /// What [`sell_one_line`] did; its transaction has ended either way.
@@ -122,22 +186,37 @@ pub struct OneLineSale<'a> {
 pub enum OneLineSold {
     /// Committed: the order's id, and the units left after it.
     Sold { order_id: i64, left: i32 },
-    /// Rolled back: the buyer would hold more than the product's limit.
-    OverLimit,
-    /// Rolled back: fewer units left than asked for (`left`; 0 when the product is gone).
-    Short { left: i32 },
+    /// Rolled back: the buyer holds as many unpaid orders as allowed.
+    TooManyUnpaid,
+    /// Rolled back: the buyer gave up an order of the product less than the cooldown ago, and
+    /// may buy it again in `wait_secs`.
+    RebuyCooldown { wait_secs: i64 },
+    /// Rolled back: the product row refused the line.
+    Refused(RowRefusal),
 }
 
+/// `sell_one_line`'s answer: outcome, order id, units left, the row's limit and price, and the
+/// seconds to wait on a cooldown.
+type OneLineRow = (
+    Option<String>,
+    Option<i64>,
+    Option<i32>,
+    Option<i32>,
+    Option<i64>,
+    Option<i64>,
+);
+
 /// The whole transaction of a one-line checkout in one round trip (the `sell_one_line`
-/// procedure): payment with the idempotency key, purchase count, order, line, guarded stock
-/// update, COMMIT or ROLLBACK. A taken key is a unique violation, as from [`insert_payment`].
+/// procedure): the buyer's row locked and unpaid orders counted, payment with the idempotency
+/// key, purchase count and cooldown, order, line, the units taken if the locked product row
+/// agrees, COMMIT or ROLLBACK. A taken key is a unique violation, as from [`open_payment`].
 pub async fn sell_one_line(
     db: &MySqlPool,
     sale: &OneLineSale<'_>,
 ) -> Result<OneLineSold, sqlx::Error> {
     let payment = sale.payment;
-    let (outcome, order_id, left): (Option<String>, Option<i64>, Option<i32>) =
-        sqlx::query_as("CALL sell_one_line(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    let (outcome, order_id, left, max_per_buyer, price, wait_secs): OneLineRow =
+        sqlx::query_as("CALL sell_one_line(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(payment.id)
             .bind(payment.buyer_id)
             .bind(payment.idempotency_key.as_bytes())
@@ -147,17 +226,24 @@ pub async fn sell_one_line(
             .bind(sale.item.product_id)
             .bind(sale.item.quantity)
             .bind(sale.item.unit_price)
-            .bind(sale.max_per_buyer)
+            .bind(sale.now)
+            .bind(sale.limits.max_unpaid())
+            .bind(sale.limits.cooldown_secs())
             .fetch_one(db)
             .await?;
-    let left = left.unwrap_or(0);
-    match (outcome.as_deref(), order_id) {
-        (Some("SOLD"), Some(order_id)) => Ok(OneLineSold::Sold { order_id, left }),
-        (Some("PURCHASE_LIMIT"), _) => Ok(OneLineSold::OverLimit),
-        (Some("SHORT"), _) => Ok(OneLineSold::Short { left }),
-        other => Err(sqlx::Error::Protocol(format!(
-            "sell_one_line answered {other:?}"
-        ))),
+    match (outcome.as_deref(), wait_secs) {
+        (Some("TOO_MANY_UNPAID"), _) => return Ok(OneLineSold::TooManyUnpaid),
+        (Some("REBUY_COOLDOWN"), Some(wait_secs)) => {
+            return Ok(OneLineSold::RebuyCooldown { wait_secs });
+        }
+        _ => {}
+    }
+    match (taken((outcome, left, max_per_buyer, price))?, order_id) {
+        (Taken::Sold { left }, Some(order_id)) => Ok(OneLineSold::Sold { order_id, left }),
+        (Taken::Refused(refusal), _) => Ok(OneLineSold::Refused(refusal)),
+        (Taken::Sold { .. }, None) => Err(sqlx::Error::Protocol(
+            "sell_one_line sold without an order".to_owned(),
+        )),
     }
 }
 
@@ -189,38 +275,42 @@ pub async fn written_lines(
     .await
 }
 
-/// Adds to what the buyer holds of the product and returns the new total. The row stays locked
-/// until the transaction ends, so concurrent checkouts of one buyer queue here and each sees the
-/// others' units.
-pub async fn add_to_purchases(
+/// What [`add_purchase`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    /// The units the buyer holds of the product with this line's.
+    Holding(i32),
+    /// The buyer gave up an order of the product less than the cooldown ago, and may buy it
+    /// again in `wait_secs`; the transaction must roll back.
+    RebuyCooldown { wait_secs: i64 },
+}
+
+/// Adds a line's units to what the buyer holds of the product (the `add_purchase` procedure).
+/// The row stays locked until the transaction ends, so concurrent checkouts of one buyer queue
+/// here and each sees the others' units.
+pub async fn add_purchase(
     tx: &mut Transaction<'static, MySql>,
     buyer_id: i64,
-    product_id: i64,
-    quantity: i32,
-) -> Result<i32, sqlx::Error> {
-    let upserted = sqlx::query(
-        "INSERT INTO buyer_product_purchases (buyer_id, product_id, quantity) VALUES (?, ?, ?) \
-         ON DUPLICATE KEY UPDATE quantity = quantity + VALUES(quantity)",
-    )
-    .bind(buyer_id)
-    .bind(product_id)
-    .bind(quantity)
-    .execute(&mut **tx)
-    .await?;
-    // An upsert affects 1 row when it inserted and 2 when it changed an existing row (MySQL and
-    // MariaDB alike). A new row holds exactly `quantity`: the buyer's first units of the product,
-    // the common case in a drop, need no second statement inside the product's lock.
-    if upserted.rows_affected() == 1 {
-        return Ok(quantity);
+    line: &PricedItem,
+    now: DateTime<Utc>,
+    limits: HoardingLimits,
+) -> Result<Added, sqlx::Error> {
+    let (holding, wait_secs): (Option<i32>, Option<i64>) =
+        sqlx::query_as("CALL add_purchase(?, ?, ?, ?, ?)")
+            .bind(buyer_id)
+            .bind(line.product_id)
+            .bind(line.quantity)
+            .bind(now)
+            .bind(limits.cooldown_secs())
+            .fetch_one(&mut **tx)
+            .await?;
+    match (holding, wait_secs) {
+        (_, Some(wait_secs)) => Ok(Added::RebuyCooldown { wait_secs }),
+        (Some(holding), None) => Ok(Added::Holding(holding)),
+        (None, None) => Err(sqlx::Error::Protocol(
+            "add_purchase answered no holding".to_owned(),
+        )),
     }
-    let (total,): (i32,) = sqlx::query_as(
-        "SELECT quantity FROM buyer_product_purchases WHERE buyer_id = ? AND product_id = ?",
-    )
-    .bind(buyer_id)
-    .bind(product_id)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(total)
 }
 
 pub struct NewPayment<'a> {
@@ -232,24 +322,36 @@ pub struct NewPayment<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
-pub async fn insert_payment(
+/// Opens a checkout of several lines (the `open_payment` procedure): locks the buyer's row,
+/// writes the payment, which claims the idempotency key (a taken key is a unique violation),
+/// and counts the buyer's unpaid orders. False when `new_orders` more would be too many; the
+/// transaction must then roll back.
+pub async fn open_payment(
     tx: &mut Transaction<'static, MySql>,
     payment: &NewPayment<'_>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO payments (id, buyer_id, amount, status, idempotency_key, request_hash, expires_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(payment.id)
-    .bind(payment.buyer_id)
-    .bind(payment.amount)
-    .bind(PaymentStatus::Pending.as_str())
-    .bind(payment.idempotency_key.as_bytes())
-    .bind(payment.request_hash)
-    .bind(payment.expires_at)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    now: DateTime<Utc>,
+    new_orders: usize,
+    limits: HoardingLimits,
+) -> Result<bool, sqlx::Error> {
+    let (outcome,): (String,) = sqlx::query_as("CALL open_payment(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        .bind(payment.id)
+        .bind(payment.buyer_id)
+        .bind(payment.idempotency_key.as_bytes())
+        .bind(payment.request_hash)
+        .bind(payment.amount)
+        .bind(payment.expires_at)
+        .bind(now)
+        .bind(i64::try_from(new_orders).unwrap_or(i64::MAX))
+        .bind(limits.max_unpaid())
+        .fetch_one(&mut **tx)
+        .await?;
+    match outcome.as_str() {
+        "OPEN" => Ok(true),
+        "TOO_MANY_UNPAID" => Ok(false),
+        other => Err(sqlx::Error::Protocol(format!(
+            "open_payment answered {other:?}"
+        ))),
+    }
 }
 
 /// Inserts one partner's order and its lines; returns the order id.

@@ -20,11 +20,13 @@ use super::*;
 
 mod checkout;
 mod history;
+mod hoarding;
 mod limits;
 mod races;
 mod redis_faults;
 mod refunds;
 mod replay;
+mod stale_facts;
 mod writes;
 
 struct App {

@@ -185,7 +185,7 @@ pub struct NewProduct {
     /// RFC 3339; from a day ago to a year ahead.
     release_at: DateTime<Utc>,
     stock: i32,
-    /// 1 to `stock`.
+    /// Units one buyer may hold, at least 1; a per-buyer cap, so it may exceed `stock`.
     max_per_buyer: i32,
 }
 

@@ -513,7 +513,7 @@ async fn invalid_products_are_422_and_write_nothing() {
         (with("stock", json!(0)), "stock"),
         (with("stock", json!(1.5)), "stock"),
         (with("max_per_buyer", json!(0)), "max_per_buyer"),
-        (with("max_per_buyer", json!(101)), "max_per_buyer"),
+        (with("max_per_buyer", json!(-1)), "max_per_buyer"),
         (with("release_at", json!("tomorrow")), "release_at"),
         (
             with(
@@ -625,10 +625,60 @@ async fn stock_changes_keep_sold_units() {
         (Some(30), Some(0), Some(true))
     );
     let bad = app
-        .call(patch(json!({"price": 0, "max_per_buyer": 31})))
+        .call(patch(json!({"price": 0, "max_per_buyer": 0})))
         .await;
     assert_eq!(bad.status(), 422);
     assert_eq!(body_json(&bad)["errors"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_purchase_limit_may_exceed_the_stock() {
+    // GIVEN a partner listing the last three pairs of a drop, at most five per buyer
+    let app = App::new().await;
+    let (_, token) = app.ctx.user(Role::Partner).await;
+    let mut body = new_product();
+    body["stock"] = json!(3);
+    body["max_per_buyer"] = json!(5);
+
+    // WHEN it is created, THEN the limit is kept as listed
+    let created = app.create(&token, &body).await;
+    assert_eq!(created.status(), 201, "{:?}", body_json(&created));
+    let created = body_json(&created);
+    assert_eq!(
+        (created["stock"].as_i64(), created["max_per_buyer"].as_i64()),
+        (Some(3), Some(5))
+    );
+    let id = created["id"].as_i64().unwrap();
+    let patch = |body: Value| {
+        ApiRequest::new("PATCH /products/{id}")
+            .path_param("id", &id.to_string())
+            .bearer(&token)
+            .json(&body)
+    };
+
+    // WHEN the limit is raised further, or the stock lowered below it, THEN both are accepted
+    let raised = app.call(patch(json!({"max_per_buyer": 10}))).await;
+    assert_eq!(raised.status(), 200, "{:?}", body_json(&raised));
+    assert_eq!(body_json(&raised)["max_per_buyer"], 10);
+    let lowered = app.call(patch(json!({"stock": 1}))).await;
+    assert_eq!(lowered.status(), 200, "{:?}", body_json(&lowered));
+    let lowered = body_json(&lowered);
+    assert_eq!(
+        (lowered["stock"].as_i64(), lowered["max_per_buyer"].as_i64()),
+        (Some(1), Some(10))
+    );
+
+    // AND a limit below one is still refused, changing nothing
+    let zero = app.call(patch(json!({"max_per_buyer": 0}))).await;
+    assert_eq!(zero.status(), 422);
+    assert_eq!(body_json(&zero)["errors"][0]["field"], "max_per_buyer");
+    let (stock, limit): (i32, i32) =
+        sqlx::query_as("SELECT stock, max_per_buyer FROM products WHERE id = ?")
+            .bind(id)
+            .fetch_one(&app.ctx.platform.db)
+            .await
+            .unwrap();
+    assert_eq!((stock, limit), (1, 10));
 }
 
 #[tokio::test]

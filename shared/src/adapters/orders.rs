@@ -88,7 +88,13 @@ pub async fn transition(
         }
         OrderStatus::PendingPayment => "",
     };
-    let sql = format!("UPDATE orders SET status = ?{stamp} WHERE id = ? AND status = ?");
+    // By the primary key, which locks this one row. Left to choose, the optimizer may walk
+    // idx_orders_sweeper's range of the status (it does on small tables) and lock every order in
+    // it, and the gap after: a checkout inserting its PENDING_PAYMENT order would then wait for
+    // this transaction while holding a row it needs, a deadlock.
+    let sql = format!(
+        "UPDATE orders FORCE INDEX (PRIMARY) SET status = ?{stamp} WHERE id = ? AND status = ?"
+    );
     let mut query = sqlx::query(&sql).bind(to.as_str());
     if !stamp.is_empty() {
         query = query.bind(at);
@@ -101,27 +107,38 @@ pub async fn transition(
     Ok(result.rows_affected() == 1)
 }
 
-/// Gives an order's units back to stock and to the buyer's purchase limit. Call only after
-/// winning the transition that releases them, inside the same transaction.
+/// Gives an order's units back to stock and to the buyer's purchase limit, and, when the buyer
+/// gave the order up (`abandoned_at`: cancelled or let expire), stamps when on the buyer's
+/// purchase rows: the checkout's rebuy cooldown counts from it. Call only after winning the
+/// transition that releases them, inside the same transaction.
+///
+/// Locks in the checkout's order: the buyer's purchase rows, then the products (both in
+/// ascending product id, the order of `order.items`), so a release and a checkout of the same
+/// buyer and product wait for each other instead of deadlocking.
 pub async fn return_stock(
     tx: &mut Transaction<'static, MySql>,
     order: &Order,
+    abandoned_at: Option<DateTime<Utc>>,
 ) -> Result<(), sqlx::Error> {
+    for item in &order.items {
+        sqlx::query(
+            "UPDATE buyer_product_purchases \
+             SET quantity = quantity - ?, abandoned_at = COALESCE(?, abandoned_at) \
+             WHERE buyer_id = ? AND product_id = ?",
+        )
+        .bind(item.quantity)
+        .bind(abandoned_at)
+        .bind(order.buyer_id)
+        .bind(item.product_id)
+        .execute(&mut **tx)
+        .await?;
+    }
     for item in &order.items {
         sqlx::query("UPDATE products SET stock_remaining = stock_remaining + ? WHERE id = ?")
             .bind(item.quantity)
             .bind(item.product_id)
             .execute(&mut **tx)
             .await?;
-        sqlx::query(
-            "UPDATE buyer_product_purchases SET quantity = quantity - ? \
-             WHERE buyer_id = ? AND product_id = ?",
-        )
-        .bind(item.quantity)
-        .bind(order.buyer_id)
-        .bind(item.product_id)
-        .execute(&mut **tx)
-        .await?;
     }
     Ok(())
 }
@@ -133,9 +150,11 @@ pub async fn close_payment_if_settled(
     payment_id: &str,
     status: PaymentStatus,
 ) -> Result<(), sqlx::Error> {
+    // The subquery reads (and, in an UPDATE, locks) the payment's own orders only: through the
+    // status index it would lock every unpaid order and the gap after them (see `transition`).
     sqlx::query(
         "UPDATE payments SET status = ? WHERE id = ? AND status = ? AND NOT EXISTS \
-         (SELECT 1 FROM orders WHERE payment_id = ? AND status = ?)",
+         (SELECT 1 FROM orders FORCE INDEX (idx_orders_payment) WHERE payment_id = ? AND status = ?)",
     )
     .bind(status.as_str())
     .bind(payment_id)

@@ -8,9 +8,10 @@
 //! the units in a single round trip, so thousands of buyers racing for one product are answered
 //! in memory, and once a product is sold out nobody reaches MySQL for it again.
 //!
-//! MySQL stays the authority: every reservation is followed by a guarded
-//! `UPDATE … WHERE stock_remaining >= ?` in the order's transaction, and a failure anywhere after
-//! the reservation gives the units back. Redis keeps nothing on disk in our deployments: a missing
+//! MySQL stays the authority: every reservation is followed, in the order's transaction, by a
+//! guarded `UPDATE … WHERE stock_remaining >= ?` under the product row's lock, where the row also
+//! decides the price, the release time and the limit (the facts here only pre-filter), and a
+//! failure anywhere after the reservation gives the units back. Redis keeps nothing on disk in our deployments: a missing
 //! hash means "not loaded", and the checkout loads it from MySQL (`HSET` only if still absent)
 //! before trusting it.
 //!
@@ -90,14 +91,22 @@ impl StockReservations {
             return redis.call('HINCRBY', KEYS[1], 'remaining', ARGV[1])
             ",
         );
-        // A counter that differs from MySQL by the same pair of figures at two checks in a row
-        // saw no sale in between, so no reservation was in flight: it leaked (a give-back that
-        // failed, or sales through MySQL alone while Redis was thought down). Dropping it is
-        // always safe: the next checkout reloads it from MySQL.
+        // Facts (release time, limit, price) that are not MySQL's were loaded before an edit
+        // whose eviction failed, or by a load that raced it: no sale changes them, so they are
+        // dropped at once. A counter that differs from MySQL by the same pair of figures at two
+        // checks in a row saw no sale in between, so no reservation was in flight: it leaked (a
+        // give-back that failed, or sales through MySQL alone while Redis was thought down).
+        // Dropping either is always safe: the next checkout reloads it from MySQL.
         let reconcile = Script::new(
             r"
-            local left = redis.call('HGET', KEYS[1], 'remaining')
+            local facts = redis.call('HMGET', KEYS[1], 'remaining', 'release_at_ms', 'max_per_buyer', 'price')
+            local left = facts[1]
             if not left then return 0 end
+            if tonumber(facts[2]) ~= tonumber(ARGV[2]) or tonumber(facts[3]) ~= tonumber(ARGV[3])
+                or tonumber(facts[4]) ~= tonumber(ARGV[4]) then
+                redis.call('DEL', KEYS[1])
+                return 1
+            end
             if tonumber(left) == tonumber(ARGV[1]) then
                 redis.call('HDEL', KEYS[1], 'differs')
                 return 0
@@ -229,18 +238,18 @@ impl StockReservations {
         }
     }
 
-    /// Compares the counter with MySQL's `mysql_remaining`; drops it when it differed by the same
-    /// figures at the previous check too (see the script). True when it was dropped.
-    pub async fn reconcile(
-        &self,
-        product_id: i64,
-        mysql_remaining: i64,
-    ) -> Result<bool, RedisError> {
+    /// Compares the counter and its facts with MySQL's (`mysql`); drops it when a fact differs,
+    /// or when the units differed by the same figures at the previous check too (see the
+    /// script). True when it was dropped.
+    pub async fn reconcile(&self, product_id: i64, mysql: &StockFacts) -> Result<bool, RedisError> {
         let mut connection = self.redis.connection().await?;
         let dropped: i64 = self
             .reconcile
             .key(self.key(product_id))
-            .arg(mysql_remaining)
+            .arg(mysql.remaining)
+            .arg(mysql.release_at.timestamp_millis())
+            .arg(mysql.max_per_buyer)
+            .arg(mysql.price)
             .invoke_async(&mut connection)
             .await
             .map_err(|err| self.redis.noted(err))?;

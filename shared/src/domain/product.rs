@@ -146,11 +146,10 @@ pub fn validate_fields(
             format!("must be 1 to {MAX_STOCK}"),
         ));
     }
-    if fields.max_per_buyer < 1 || fields.max_per_buyer > fields.stock.max(1) {
-        errors.push(FieldError::new(
-            "max_per_buyer",
-            "must be at least 1 and at most the stock",
-        ));
+    // A per-buyer cap, not a share of the stock: it may exceed the stock (the last pairs of a
+    // drop, or stock lowered after listing), and the stock rule refuses what is not there.
+    if fields.max_per_buyer < 1 {
+        errors.push(FieldError::new("max_per_buyer", "must be at least 1"));
     }
     if errors.is_empty() {
         Ok(ProductFields {
@@ -261,13 +260,29 @@ mod tests {
         let mut edge = fields(now);
         edge.price = MAX_PRICE;
         edge.stock = 3;
-        edge.max_per_buyer = 3;
+        edge.max_per_buyer = 1;
         assert!(validate_fields(&edge, now, None).is_ok());
-        edge.max_per_buyer = 4;
+        edge.max_per_buyer = 0;
         assert!(validate_fields(&edge, now, None).is_err());
         edge.max_per_buyer = 1;
         edge.price = MAX_PRICE + 1;
         assert!(validate_fields(&edge, now, None).is_err());
+    }
+
+    #[test]
+    fn the_purchase_limit_may_exceed_the_stock() {
+        let now = Utc::now();
+        let mut last_pairs = fields(now);
+        last_pairs.stock = 1;
+        last_pairs.max_per_buyer = 4;
+        assert_eq!(
+            validate_fields(&last_pairs, now, None)
+                .unwrap()
+                .max_per_buyer,
+            4
+        );
+        last_pairs.max_per_buyer = i32::MAX;
+        assert!(validate_fields(&last_pairs, now, None).is_ok());
     }
 
     #[test]

@@ -107,7 +107,10 @@ async fn release_in(
     if !orders::transition(tx, order.id, OrderStatus::PendingPayment, to, now).await? {
         return Ok(false);
     }
-    orders::return_stock(tx, order).await?;
+    // A buyer who cancelled, or let the order expire, gave it up: the rebuy cooldown starts.
+    // A failed payment is not the buyer giving up.
+    let abandoned = matches!(to, OrderStatus::Cancelled | OrderStatus::Expired).then_some(now);
+    orders::return_stock(tx, order, abandoned).await?;
     orders::close_payment_if_settled(tx, &order.payment_id, to.unpaid_payment_status()).await?;
     Ok(true)
 }

@@ -271,15 +271,10 @@ impl Payments {
             }
             Err(err) => return Err(err.into()),
         }
-        orders::transition(
-            tx,
-            order.id,
-            OrderStatus::Paid,
-            OrderStatus::Cancelled,
-            Utc::now(),
-        )
-        .await?;
-        orders::return_stock(tx, order).await?;
+        let now = Utc::now();
+        orders::transition(tx, order.id, OrderStatus::Paid, OrderStatus::Cancelled, now).await?;
+        // The buyer gave the order up: the rebuy cooldown counts from now, as after a cancel.
+        orders::return_stock(tx, order, Some(now)).await?;
         let status = if refunded_after >= payment.amount {
             PaymentStatus::Cancelled
         } else {

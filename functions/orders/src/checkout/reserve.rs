@@ -4,12 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use shared::{
-    ApiError,
     adapters::stock::{Reservation, StockFacts},
-    domain::{
-        order::{CheckoutItem, PricedItem},
-        stock::StockRefusal,
-    },
+    domain::order::{CheckoutItem, PricedItem},
 };
 
 use super::{Attempt, Refusal, WriteError, Written, mysql_only::with_mysql_only, write::write};
@@ -24,6 +20,10 @@ pub(super) async fn with_reservations(
         Err(Reserve::Failed(err)) => return Err(err),
         Err(Reserve::RedisDown(err)) => {
             tracing::warn!(%err, "Redis unavailable; checkout through MySQL alone");
+            return with_mysql_only(deps, attempt).await;
+        }
+        Err(Reserve::NoCounter) => {
+            tracing::warn!("a stock counter would not stay loaded; checkout through MySQL alone");
             return with_mysql_only(deps, attempt).await;
         }
     };
@@ -47,14 +47,10 @@ pub(super) async fn with_reservations(
     let committed = write(deps, attempt, &priced, &limits)
         .await
         .map(|body| (body, sold_out));
-    if let Err(err) = &committed {
+    // Nothing kept: the units go back. Where MySQL's row disagreed with Redis (its units, or a
+    // fact), the caller also drops that product's counter, which is then reloaded.
+    if committed.is_err() {
         give_back(deps, &reserved).await;
-        if let WriteError::Refused(Refusal::Stock(StockRefusal::Insufficient { .. })) = err {
-            // Redis said yes where MySQL said no: its counters drifted; reload them next time.
-            for (item, _) in &reserved {
-                let _ = deps.reservations.forget(item.product_id).await;
-            }
-        }
     }
     committed
 }
@@ -65,7 +61,13 @@ enum Reserve {
     Failed(WriteError),
     /// Redis could not be asked: MySQL alone decides.
     RedisDown(redis::RedisError),
+    /// A counter vanished after each of [`LOADS`] loads: MySQL alone decides.
+    NoCounter,
 }
+
+/// How often a checkout loads a product's counter that keeps vanishing before it goes to MySQL
+/// alone.
+const LOADS: usize = 3;
 
 /// Takes every item's units in Redis, in product id order, or none of them.
 async fn reserve_all(
@@ -95,7 +97,12 @@ async fn reserve_one(
         .reserve(item.product_id, item.quantity, now)
         .await
         .map_err(Reserve::RedisDown)?;
-    if outcome == Reservation::NotLoaded {
+    // A counter may be dropped between a load and the reservation after it (a refusal that
+    // found its facts stale, an edit, a MySQL-only sale): load again, a few times.
+    for _ in 0..LOADS {
+        if outcome != Reservation::NotLoaded {
+            break;
+        }
         let facts = store::product_facts(&deps.platform.db, item.product_id)
             .await
             .map_err(|err| Reserve::Failed(err.into()))?
@@ -115,9 +122,7 @@ async fn reserve_one(
     match outcome {
         Reservation::Reserved(facts) => Ok(facts),
         Reservation::Refused(refusal) => Err(Reserve::Failed(WriteError::stock(refusal))),
-        Reservation::NotLoaded => Err(Reserve::Failed(WriteError::Failed(ApiError::internal(
-            "stock counter would not load",
-        )))),
+        Reservation::NotLoaded => Err(Reserve::NoCounter),
     }
 }
 

@@ -10,7 +10,8 @@ async fn placed_order(app: &App, buyer: &str, product: i64, key: &str) -> i64 {
 
 #[tokio::test]
 async fn buyers_see_only_their_own_orders() {
-    let app = App::new().await;
+    // More unpaid orders than a buyer may hold by default, for pages of them.
+    let app = App::with_vars(&[("MAX_UNPAID_ORDERS_PER_BUYER", "30")]).await;
     let (partner, _) = app.ctx.user(Role::Partner).await;
     let (_, kim) = app.ctx.user(Role::Buyer).await;
     let (_, lee) = app.ctx.user(Role::Buyer).await;
@@ -152,7 +153,8 @@ async fn a_buyer_confirms_a_shipped_order() {
 
 #[tokio::test]
 async fn cancelling_an_unpaid_order_returns_its_units_and_the_limit() {
-    let app = App::new().await;
+    // Without a rebuy cooldown (see `hoarding` for it), the allowance is back at once.
+    let app = App::with_vars(&[("REBUY_COOLDOWN_SECONDS", "0")]).await;
     let (partner, _) = app.ctx.user(Role::Partner).await;
     let (_, buyer) = app.ctx.user(Role::Buyer).await;
     let product = app.product(partner, 1, 1).await;

@@ -118,3 +118,60 @@ async fn one_buyers_concurrent_checkouts_respect_the_limit() {
         (48, Some(48))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancels_during_a_drop_neither_fail_nor_fail_the_checkouts() {
+    // GIVEN a drop of forty units, twenty of them in unpaid orders
+    let app = App::new().await;
+    let (partner, _) = app.ctx.user(Role::Partner).await;
+    let product = app.product(partner, 40, 1).await;
+    let holders = buyers(&app, 20).await;
+    let mut orders = Vec::new();
+    for (n, token) in holders.iter().enumerate() {
+        let response = app
+            .checkout(token, format!("held-{n:04}"), one(product))
+            .await;
+        assert_eq!(response.status(), 201);
+        orders.push(body_json(&response)["orders"][0]["id"].as_i64().unwrap());
+    }
+    let others = buyers(&app, 60).await;
+
+    // WHEN the twenty cancel while sixty others check out
+    let cancels = futures::future::join_all(holders.iter().zip(&orders).map(|(token, order)| {
+        app.call(
+            ApiRequest::new("POST /orders/{id}/cancel")
+                .path_param("id", &order.to_string())
+                .bearer(token),
+        )
+    }));
+    let checkouts = futures::future::join_all(
+        others
+            .iter()
+            .enumerate()
+            .map(|(n, token)| app.checkout(token, format!("drop-{n:04}"), one(product))),
+    );
+    let (cancels, checkouts) = tokio::join!(cancels, checkouts);
+
+    // THEN every cancel succeeds, every checkout sells or is told it sold out, and the units
+    // add up
+    assert!(cancels.iter().all(|r| r.status() == 200));
+    let sold = checkouts.iter().filter(|r| r.status() == 201).count();
+    assert!(
+        checkouts
+            .iter()
+            .all(|r| r.status() == 201 || problem_code(r) == "SOLD_OUT"),
+        "{:?}",
+        checkouts.iter().map(problem_code).collect::<Vec<_>>()
+    );
+    assert!(
+        sold >= 20,
+        "at least the twenty never held were sold: {sold}"
+    );
+    let sold = i64::try_from(sold).unwrap();
+    assert_eq!(app.stock_in_mysql(product).await, 40 - sold);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM orders WHERE status = 'PENDING_PAYMENT'")
+            .await,
+        sold
+    );
+}

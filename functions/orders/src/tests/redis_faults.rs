@@ -192,3 +192,28 @@ async fn wait_until_redis_answers(platform: &Platform) {
     }
     panic!("the restarted Redis never answered");
 }
+
+#[tokio::test]
+async fn a_counter_that_will_not_stay_loaded_sends_the_checkout_through_mysql() {
+    // GIVEN a product whose Redis hash exists without its counter, so every load leaves it
+    // absent (as a counter dropped after each load would)
+    let app = App::new().await;
+    let (partner, _) = app.ctx.user(Role::Partner).await;
+    let (_, buyer) = app.ctx.user(Role::Buyer).await;
+    let product = app.product(partner, 3, 1).await;
+    let redis = &app.ctx.platform.redis;
+    let mut connection = redis.connection().await.unwrap();
+    let () = redis::cmd("HSET")
+        .arg(redis.key(&format!("stock:{{p{product}}}")))
+        .arg("differs")
+        .arg("1:2")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+
+    // WHEN a buyer checks out, THEN MySQL alone sells the unit, and the broken hash is gone
+    let response = app.checkout(&buyer, "checkout-0001", one(product)).await;
+    assert_eq!(response.status(), 201, "{:?}", body_json(&response));
+    assert_eq!(app.stock_in_mysql(product).await, 2);
+    assert_eq!(app.stock_in_redis(product).await, None);
+}

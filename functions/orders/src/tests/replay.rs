@@ -95,3 +95,33 @@ async fn concurrent_retries_with_one_key_make_one_checkout() {
         (9, Some(9))
     );
 }
+
+#[tokio::test]
+async fn concurrent_retries_at_the_unpaid_orders_cap_replay_instead_of_being_refused() {
+    // GIVEN a buyer allowed one unpaid order, retrying one checkout of one line and of two
+    let app = App::with_vars(&[("MAX_UNPAID_ORDERS_PER_BUYER", "1")]).await;
+    let (partner, _) = app.ctx.user(Role::Partner).await;
+    for (key, items) in [("checkout-0001", 1), ("checkout-0002", 2)] {
+        let (_, buyer) = app.ctx.user(Role::Buyer).await;
+        let mut lines = Vec::new();
+        for _ in 0..items {
+            lines.push(json!({"product_id": app.product(partner, 10, 5).await, "quantity": 1}));
+        }
+
+        // WHEN the retries arrive at once, THEN the first order fills the buyer's allowance and
+        // every retry replays it (the key is claimed before the orders are counted)
+        let responses = futures::future::join_all(
+            (0..6).map(|_| app.checkout(&buyer, key, Value::Array(lines.clone()))),
+        )
+        .await;
+        let bodies: HashSet<String> = responses
+            .iter()
+            .map(|r| {
+                assert_eq!(r.status(), 201, "{key}: {:?}", body_json(r));
+                body_json(r).to_string()
+            })
+            .collect();
+        assert_eq!(bodies.len(), 1, "{key}: every retry got the same answer");
+    }
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM orders").await, 2);
+}
