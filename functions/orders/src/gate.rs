@@ -36,8 +36,8 @@ use shared::{
 
 use crate::{CHECKOUT_WINDOW, Deps, markers::LOADED_MARKERS};
 
-/// What the round trip answered. Every part is `None` (and the rate limit allows) when Redis
-/// could not be asked: the checkout then asks MySQL where it must and is not rate limited.
+/// What the round trip answered. Every part is `None` when Redis could not be asked: the
+/// checkout then asks MySQL where it must, and the rate limit is this process's own count.
 #[derive(Debug)]
 pub(crate) struct Gate {
     pub blacklist: Option<BlacklistAnswer>,
@@ -83,26 +83,25 @@ pub(crate) async fn ask(
         redis.loaded_flag(LOADED_BLACKLIST),
         redis.loaded_flag(LOADED_MARKERS),
     ];
+    let counter = format!("checkout:{{u{buyer_id}}}");
+    let limit = deps.platform.config.orders.checkout_limit_per_minute;
     let asked = deps
         .limiter
-        .hit_and_read::<Vec<Value>>(
-            &format!("checkout:{{u{buyer_id}}}"),
-            deps.platform.config.orders.checkout_limit_per_minute,
-            CHECKOUT_WINDOW,
-            &exist,
-            |pipe| {
-                pipe.exists(&loaded_flags);
-                for item in peeked {
-                    deps.reservations.peek(pipe, item.product_id);
-                }
-            },
-        )
+        .hit_and_read::<Vec<Value>>(&counter, limit, CHECKOUT_WINDOW, &exist, |pipe| {
+            pipe.exists(&loaded_flags);
+            for item in peeked {
+                deps.reservations.peek(pipe, item.product_id);
+            }
+        })
         .await;
     let (rate, existing, replies) = match asked {
         Ok(answered) => answered,
         Err(err) => {
-            tracing::warn!(%err, "Redis unavailable; checkout not rate limited");
-            return Gate::unanswered();
+            tracing::warn!(%err, "Redis unavailable; checkout limited by this process's count");
+            return Gate {
+                rate: deps.limiter.hit_locally(&counter, limit, CHECKOUT_WINDOW),
+                ..Gate::unanswered()
+            };
         }
     };
     // The replies come in the order the reads were added; one that cannot be read counts as

@@ -66,6 +66,37 @@ async fn with_redis_down_checkout_goes_through_mysql_exactly() {
     assert_exactly_sold(&app, product, 3).await;
 }
 
+#[tokio::test]
+async fn with_redis_down_the_checkout_limit_still_holds() {
+    let app = App::with_vars(&[("CHECKOUT_LIMIT_PER_MINUTE", "3")]).await;
+    let (partner, _) = app.ctx.user(Role::Partner).await;
+    let product = app.product(partner, 50, 50).await;
+    let dead = RedisStore::with_prefix("redis://127.0.0.1:1", &app.ctx.redis_prefix).unwrap();
+    let platform = Platform::from_parts(
+        (*app.ctx.platform.config).clone(),
+        app.ctx.platform.db.clone(),
+        dead,
+    );
+    let deps = Deps::new(&platform, portone_gateway(&platform));
+    let (_, token) = app.ctx.user(Role::Buyer).await;
+    let mut codes = Vec::new();
+    for n in 0..5 {
+        let response = handle(
+            &deps,
+            ApiRequest::new("POST /orders")
+                .bearer(&token)
+                .header("idempotency-key", &format!("limited-{n:04}"))
+                .json(&json!({"items": one(product)}))
+                .build(),
+        )
+        .await;
+        codes.push(response.status().as_u16());
+    }
+    // Three attempts counted by this process, then refused: never "no limit" without Redis.
+    assert_eq!(&codes[3..], [429, 429], "{codes:?}");
+    assert!(codes[..3].iter().all(|code| *code != 429), "{codes:?}");
+}
+
 /// A Redis of the test's own, on a free port, that can be stopped and restarted (empty).
 struct PrivateRedis {
     port: u16,

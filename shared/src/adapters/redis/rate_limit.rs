@@ -76,6 +76,14 @@ impl RateLimiter {
         }
     }
 
+    /// Counts one attempt in this process only: the fallback of a caller whose
+    /// [`RateLimiter::hit_and_read`] failed because Redis could not answer. Unlike
+    /// [`RateLimiter::hit`], nothing was counted here while Redis answered, so each process lets
+    /// at most `limit` attempts per window through while Redis is away: a limit, never none.
+    pub fn hit_locally(&self, name: &str, limit: u32, window: Duration) -> RateDecision {
+        self.local.hit(name, limit, window, Instant::now())
+    }
+
     /// Counts one attempt like [`RateLimiter::hit`] and, in the same round trip:
     ///
     /// - tells whether each of the keys `exist` exists (inside the counting script, so they must
