@@ -115,13 +115,21 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // JSON is UTF-8 text. serde_json checks the strings it keeps, not those it skips (a field
+    // `T` ignores), so the whole body is checked first.
+    let text = std::str::from_utf8(bytes).map_err(|err| {
+        ApiError::bad_request(
+            ProblemCode::MalformedJson,
+            format!("request body is not UTF-8: {err}"),
+        )
+    })?;
     // A well-formed object goes straight into `T`; only a body that fails is read again, slower,
     // to say what is wrong with it and where.
     let is_object = bytes.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'{');
-    if is_object && let Ok(parsed) = serde_json::from_slice(bytes) {
+    if is_object && let Ok(parsed) = serde_json::from_str(text) {
         return Ok(parsed);
     }
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|err| {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|err| {
         ApiError::bad_request(
             ProblemCode::MalformedJson,
             format!("request body is not valid JSON: {err}"),
@@ -213,6 +221,23 @@ mod tests {
     fn malformed_json_is_400() {
         let err =
             json_body::<Signup>(&request(Some("application/json"), "{\"email\":")).unwrap_err();
+        assert_eq!(code(&err), (400, "MALFORMED_JSON"));
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_is_400_even_where_it_would_be_ignored() {
+        #[derive(Debug, Deserialize)]
+        struct Empty {}
+        let body = Body::from(b"{\"ignored\":\"\xff\xfe\"}".to_vec());
+        let req = HttpRequest::builder()
+            .method("POST")
+            .uri("/x")
+            .header("content-type", "application/json")
+            .body(body)
+            .unwrap();
+        let err = json_body::<Empty>(&req).unwrap_err();
+        assert_eq!(code(&err), (400, "MALFORMED_JSON"));
+        let err = optional_json_body::<Empty>(&req).unwrap_err();
         assert_eq!(code(&err), (400, "MALFORMED_JSON"));
     }
 

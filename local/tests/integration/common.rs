@@ -31,7 +31,15 @@ pub async fn spawn_app() -> TestApp {
 
 /// A runner whose only schedules are `schedules` (tests bind their own handlers).
 pub async fn spawn_app_with(schedules: Vec<ScheduleBinding>) -> TestApp {
-    let ctx = TestContext::new().await;
+    spawn_on(TestContext::new().await, schedules).await
+}
+
+/// A runner with some configuration variables set (e.g. other limits or a fake PortOne).
+pub async fn spawn_app_with_vars(vars: &[(&str, &str)]) -> TestApp {
+    spawn_on(TestContext::with_vars(vars).await, Vec::new()).await
+}
+
+async fn spawn_on(ctx: TestContext, schedules: Vec<ScheduleBinding>) -> TestApp {
     let functions = Arc::new(Functions::new(&ctx.platform).await.unwrap());
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let server = Server::bind_with(

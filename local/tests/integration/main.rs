@@ -7,6 +7,7 @@
 mod bench_floor;
 mod common;
 mod gateway;
+mod hostile;
 mod queues;
 mod route_sets;
 mod schedules;
