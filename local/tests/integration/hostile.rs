@@ -35,6 +35,8 @@ const NO_LIMITS: &[(&str, &str)] = &[
     ("LOGIN_LIMIT_PER_ADDRESS", "10000"),
     ("LOGIN_LIMIT_PER_EMAIL", "10000"),
     ("CHECKOUT_LIMIT_PER_MINUTE", "10000"),
+    ("MAX_UNPAID_ORDERS_PER_BUYER", "1000"),
+    ("REBUY_COOLDOWN_SECONDS", "0"),
 ];
 
 /// Every table of the schema: "nothing changed" means each one's checksum is the same.
