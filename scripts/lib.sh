@@ -401,10 +401,19 @@ build_release() {
 
 # ---------------------------------------------------------------------------
 # A private local runner for the checks that talk HTTP to a whole stack
-# (scripts/fuzz, scripts/browser): the debug build, its own database
-# kicksync_NAME (dropped and re-created, so the seed is the only data), Redis
-# prefix and fake PortOne (on PORT+1), the tests' moto (MOTO_TEST_PORT, 5001),
-# serving on 127.0.0.1:PORT. Stopped on exit with the rest.
+# (scripts/fuzz, scripts/browser, scripts/faults): the debug build, its own
+# database kicksync_NAME (dropped and re-created, so the seed is the only
+# data), Redis prefix and fake PortOne (on PORT+1), the tests' moto
+# (MOTO_TEST_PORT, 5001), serving on 127.0.0.1:PORT. Stopped on exit with the
+# rest.
+#
+# PRIVATE_REDIS_PORT, when set, points the runner at a Redis of its own on that
+# port instead of the shared one (ensure_redis starts it when nothing answers
+# there): a check that stops and restarts Redis must not do it to anyone else's.
+#
+# The two binaries are copied to .local/bin/NAME before they start: the build
+# directory is shared with other checkouts, whose next build would otherwise
+# replace the binaries of a runner still in use.
 # ---------------------------------------------------------------------------
 start_private_runner() {
     local name="$1" port="$2"
@@ -414,8 +423,12 @@ start_private_runner() {
     REDIS_KEY_PREFIX="ks$name:"
     PORTONE_API_BASE="http://127.0.0.1:$((port + 1))"
     FAKE_PORTONE_WEBHOOK_URL="http://127.0.0.1:$port/webhooks/portone"
+    if [[ -n "${PRIVATE_REDIS_PORT:-}" ]]; then
+        REDIS_PORT="$PRIVATE_REDIS_PORT"
+        REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+    fi
     export MOTO_PORT AWS_ENDPOINT_URL DATABASE_URL REDIS_KEY_PREFIX PORTONE_API_BASE \
-        FAKE_PORTONE_WEBHOOK_URL
+        FAKE_PORTONE_WEBHOOK_URL REDIS_PORT REDIS_URL
 
     ensure_venv
     ensure_mariadb
@@ -432,9 +445,12 @@ start_private_runner() {
 
     ks_log "cargo build -p kicksync-local -p fake-portone (debug)"
     cargo build -p kicksync-local -p fake-portone
-    KS_RELEASE_BIN="$CARGO_TARGET_DIR/debug" ensure_fake_portone
+    local bin="$KS_LOCAL/bin/$name"
+    mkdir -p "$bin"
+    cp "$CARGO_TARGET_DIR/debug/kicksync-local" "$CARGO_TARGET_DIR/debug/fake-portone" "$bin/"
+    KS_RELEASE_BIN="$bin" ensure_fake_portone
     ks_start_http "$name-runner" "http://127.0.0.1:$port/health" \
-        "$CARGO_TARGET_DIR/debug/kicksync-local" serve --addr "127.0.0.1:$port" --migrate --seed
+        "$bin/kicksync-local" serve --addr "127.0.0.1:$port" --migrate --seed
 }
 
 # A banner between the steps of a longer script.

@@ -295,7 +295,14 @@ pub(crate) async fn checkout(deps: &Deps, req: &Request) -> Result<Response<Body
             }
             Err(refusal.into())
         }
-        Err(WriteError::Failed(err)) => Err(err),
+        Err(WriteError::Failed(err)) => {
+            // The write may have committed before its answer was lost (a connection dropped
+            // after the COMMIT): the key's marker sends a retry to MySQL, which replays the
+            // checkout if it was written, instead of the markers vouching the key unused and
+            // the retry being answered SOLD_OUT for the units it holds.
+            deps.markers.remember(attempt.buyer_id, attempt.key).await;
+            Err(err)
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 //! out, say) can be answered without asking MySQL whether it is a replay of a finished checkout.
 //!
 //! MySQL's unique `(buyer_id, idempotency_key)` on `payments` is the record. Redis holds a marker
-//! per finished checkout (kept a day), `ck:{u<buyer id>}:<key>`, and the
+//! per finished checkout (kept a day), `ck:{u<buyer id>}:<key>`, and per checkout whose write
+//! failed (it may have committed before its answer was lost, so its retry must ask MySQL), and the
 //! [`LOADED_MARKERS`] loaded flag, set once the markers of the last day were
 //! loaded from MySQL since Redis last started empty. Without it, or with Redis down, a key is
 //! looked up in MySQL; a marker that could not be written clears it.
@@ -61,7 +62,9 @@ impl KeyMarkers {
         }
     }
 
-    /// Called after a checkout committed.
+    /// Called after a checkout committed, and after one whose write failed: it may have
+    /// committed all the same (the connection lost after the COMMIT), and a marker only means
+    /// "ask MySQL".
     pub async fn remember(&self, buyer_id: i64, key: &str) {
         let marker = self.marker(buyer_id, key.as_bytes());
         let written = async {

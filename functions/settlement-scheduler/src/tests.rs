@@ -174,6 +174,57 @@ async fn a_stalled_run_is_taken_over_once_its_lease_has_passed() {
     assert_eq!(app.mysql_status(&after.run_id).await, "RUNNING");
 }
 
+/// A start can write its run's row and still fail (the INSERT's answer lost with the connection),
+/// and lose the row's FAILED mark the same way: the next run of the day ends that row in MySQL
+/// as DynamoDB recorded it, rather than leave it RUNNING for ever.
+#[tokio::test]
+async fn the_next_run_of_a_day_ends_a_run_whose_start_failed_unrecorded() {
+    let app = App::new().await;
+    let db = &app.ctx.platform.db;
+    // A start that fails once its row is written (no such queue), whose FAILED mark MySQL refuses.
+    let mut config = (*app.ctx.platform.config).clone();
+    config.aws.settlement_queue_url = Some(format!("{}-missing", app.aws.queue_url));
+    let platform = shared::Platform::from_parts(config, db.clone(), app.ctx.platform.redis.clone());
+    let failing = RunStarter::new(&platform, &app.aws.sdk);
+    sqlx::raw_sql(
+        "CREATE TRIGGER runs_unmarked BEFORE UPDATE ON settlement_runs FOR EACH ROW \
+         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'the mark is lost'",
+    )
+    .execute(db)
+    .await
+    .unwrap();
+    assert!(
+        start_run(&failing, date(), Trigger::Admin, Utc::now())
+            .await
+            .is_err()
+    );
+    sqlx::raw_sql("DROP TRIGGER runs_unmarked")
+        .execute(db)
+        .await
+        .unwrap();
+    let dead: String = sqlx::query_scalar("SELECT id FROM settlement_runs")
+        .fetch_one(db)
+        .await
+        .unwrap();
+    assert_eq!(app.mysql_status(&dead).await, "RUNNING");
+    let state = app.deps.runs().run(&dead).await.unwrap().unwrap();
+    assert_eq!(state.status, RunStatus::Failed);
+
+    let run = started(
+        start_run(&app.deps, date(), Trigger::Admin, Utc::now())
+            .await
+            .unwrap(),
+    );
+    let ended = settlements::find_run(db, &dead).await.unwrap().unwrap();
+    assert_eq!(ended.status, RunStatus::Failed);
+    assert_eq!(ended.error, state.error);
+    assert_eq!(
+        ended.error.as_deref(),
+        Some(shared::services::settlement_run::start_failure(&dead).as_str())
+    );
+    assert_eq!(app.mysql_status(&run.run_id).await, "RUNNING");
+}
+
 #[tokio::test]
 async fn a_takeover_leaves_the_end_of_a_run_that_finished_meanwhile() {
     let app = App::new().await;

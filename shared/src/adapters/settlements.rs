@@ -155,6 +155,15 @@ pub async fn set_partitions_done(
     Ok(())
 }
 
+/// The runs of a day that MySQL still calls RUNNING.
+pub async fn running_runs(db: &MySqlPool, date: NaiveDate) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM settlement_runs WHERE settlement_date = ? AND status = ?")
+        .bind(date)
+        .bind(RunStatus::Running.as_str())
+        .fetch_all(db)
+        .await
+}
+
 pub async fn find_run(db: &MySqlPool, run_id: &str) -> Result<Option<RunRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, settlement_date, status, partitions, partitions_done, error \

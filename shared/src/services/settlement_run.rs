@@ -159,6 +159,24 @@ pub async fn start_run(
     }))
 }
 
+/// Marks FAILED in MySQL every run of `date` it still calls RUNNING, with the end DynamoDB
+/// recorded for it. The caller holds the day, which no live run gives up, so such a run is dead:
+/// one whose start failed after its row was written (the INSERT committed, its answer lost with
+/// the connection) and whose FAILED mark was lost too. Without this it would say RUNNING for ever.
+async fn end_dead_runs(starter: &RunStarter, date: NaiveDate) -> Result<(), StartError> {
+    for dead in settlements::running_runs(&starter.db, date).await? {
+        let reason = match starter.runs.run(&dead).await? {
+            Some(state) if state.status == RunStatus::Failed => state.error,
+            _ => None,
+        }
+        .unwrap_or_else(|| start_failure(&dead));
+        tracing::warn!(%date, run_id = dead, reason, "a dead run was still RUNNING in MySQL; ending it");
+        let mut conn = starter.db.acquire().await?;
+        settlements::finish_run(&mut conn, &dead, RunStatus::Failed, Some(&reason)).await?;
+    }
+    Ok(())
+}
+
 /// The `error` of a run that could not be started, as admins read it.
 pub fn start_failure(run_id: &str) -> String {
     format!("the run failed to start; see the logs for run {run_id}")
@@ -166,7 +184,8 @@ pub fn start_failure(run_id: &str) -> String {
 
 /// Ends the stalled run we took the day from (if any) in MySQL, then records our run and sends
 /// its partitions, in that order: once the stalled run is FAILED there, its finalizer can no
-/// longer commit (see `settlement-worker`), and only then does anything of ours start.
+/// longer commit (see `settlement-worker`), and only then does anything of ours start. Any other
+/// run of the day MySQL still calls RUNNING is ended there too ([`end_dead_runs`]).
 async fn record_and_enqueue(
     starter: &RunStarter,
     queue_url: &str,
@@ -184,6 +203,7 @@ async fn record_and_enqueue(
             tracing::info!(%date, stalled, run_id, "the stalled run had ended meanwhile");
         }
     }
+    end_dead_runs(starter, date).await?;
     settlements::insert_run(&starter.db, run_id, date, partitions).await?;
     let bodies: Vec<String> = partition_tasks(run_id, date, partitions)
         .iter()

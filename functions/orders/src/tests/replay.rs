@@ -54,6 +54,72 @@ async fn the_same_key_replays_the_first_answer() {
     assert_eq!(app.scalar("SELECT COUNT(*) FROM payments").await, 1);
 }
 
+/// A write can commit and still fail (the connection lost after the COMMIT, before the answer):
+/// the buyer's retry with the same key must then replay that checkout, even once the product is
+/// sold out, rather than be told SOLD_OUT about the unit it holds.
+#[tokio::test]
+async fn a_retry_after_a_failed_write_is_replayed_if_the_write_committed() {
+    use shared::domain::order::{CheckoutItem, PricedItem, request_fingerprint};
+
+    let app = App::new().await;
+    let (partner, _) = app.ctx.user(Role::Partner).await;
+    let (buyer_id, buyer) = app.ctx.user(Role::Buyer).await;
+    let product = app.product(partner, 1, 1).await;
+    let db = &app.ctx.platform.db;
+
+    // The first attempt's write fails (in this test's own database, every payment insert does).
+    sqlx::raw_sql(
+        "CREATE TRIGGER payments_refused BEFORE INSERT ON payments FOR EACH ROW \
+         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'the write fails'",
+    )
+    .execute(db)
+    .await
+    .unwrap();
+    let failed = app.checkout(&buyer, "checkout-0001", one(product)).await;
+    assert_eq!(failed.status(), 500);
+    sqlx::raw_sql("DROP TRIGGER payments_refused")
+        .execute(db)
+        .await
+        .unwrap();
+
+    // What it would have left had it committed before its answer was lost: the checkout's rows,
+    // the last unit taken in MySQL, and (once repaired) a Redis counter that agrees.
+    let items = [CheckoutItem {
+        product_id: product,
+        quantity: 1,
+    }];
+    let payment = store::NewPayment {
+        id: "pay_committed_unanswered",
+        buyer_id,
+        amount: 100_000,
+        idempotency_key: "checkout-0001",
+        request_hash: &request_fingerprint(&items),
+        expires_at: Utc::now() + ChronoDuration::minutes(10),
+    };
+    let item = PricedItem {
+        product_id: product,
+        partner_id: partner,
+        quantity: 1,
+        unit_price: 100_000,
+    };
+    let sale = store::OneLineSale {
+        payment: &payment,
+        item: &item,
+        max_per_buyer: 1,
+    };
+    assert!(matches!(
+        store::sell_one_line(db, &sale).await.unwrap(),
+        store::OneLineSold::Sold { left: 0, .. }
+    ));
+    app.deps.reservations.forget(product).await.unwrap();
+
+    let retry = app.checkout(&buyer, "checkout-0001", one(product)).await;
+    assert_eq!(retry.status(), 201, "{}", body_json(&retry));
+    assert_eq!(body_json(&retry)["payment_id"], "pay_committed_unanswered");
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM payments").await, 1);
+    assert_eq!(app.stock_in_mysql(product).await, 0);
+}
+
 #[tokio::test]
 async fn a_replay_is_recognised_after_redis_lost_everything() {
     let app = App::new().await;
