@@ -105,7 +105,11 @@ async fn a_retry_after_a_failed_write_is_replayed_if_the_write_committed() {
     let sale = store::OneLineSale {
         payment: &payment,
         item: &item,
-        max_per_buyer: 1,
+        now: Utc::now(),
+        limits: store::HoardingLimits {
+            max_unpaid_orders: 3,
+            rebuy_cooldown_secs: 300,
+        },
     };
     assert!(matches!(
         store::sell_one_line(db, &sale).await.unwrap(),
