@@ -273,7 +273,8 @@ ensure_redis() {
         server="$(ks_find_bin redis-server)"
     fi
 
-    local pidfile="$KS_PIDS/redis.pid" log="$KS_LOGS/redis.log"
+    # Named by port: a check may run a Redis of its own beside this one (PRIVATE_REDIS_PORT).
+    local pidfile="$KS_PIDS/redis-$REDIS_PORT.pid" log="$KS_LOGS/redis-$REDIS_PORT.log"
     mkdir -p "$KS_PIDS" "$KS_LOGS" "$KS_LOCAL/redis"
     rm -f "$pidfile"
     ks_log "Redis: starting a private server on 127.0.0.1:$REDIS_PORT"
@@ -284,14 +285,14 @@ ensure_redis() {
     local _
     for _ in $(seq 50); do
         if ks_redis_ping && [[ -s "$pidfile" ]]; then
-            ks_track "$(cat "$pidfile")" redis
+            ks_track "$(cat "$pidfile")" "redis-$REDIS_PORT"
             ks_log "Redis: ready (pid $(cat "$pidfile"))"
             return 0
         fi
         sleep 0.2
     done
     ks_show_log "$log"
-    ks_die "Redis did not start on port $REDIS_PORT (log: .local/logs/redis.log)"
+    ks_die "Redis did not start on port $REDIS_PORT (log: .local/logs/redis-$REDIS_PORT.log)"
 }
 
 # ---------------------------------------------------------------------------
