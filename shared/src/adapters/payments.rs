@@ -88,8 +88,12 @@ pub async fn mark_paid(
     transaction_id: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<MarkPaid, sqlx::Error> {
+    // By the payment's own orders (its index), never a range of the status index: two copies
+    // of a webhook for one payment would lock that range from both ends and deadlock (seen by
+    // scripts/faults when no order was pending and MariaDB chose `idx_orders_sweeper`).
     let moved = sqlx::query(
-        "UPDATE orders SET status = ?, paid_at = ? WHERE payment_id = ? AND status = ?",
+        "UPDATE orders FORCE INDEX (idx_orders_payment) SET status = ?, paid_at = ? \
+         WHERE payment_id = ? AND status = ?",
     )
     .bind(OrderStatus::Paid.as_str())
     .bind(now)
