@@ -147,8 +147,13 @@ pub enum ApiError {
     /// `code` names the missing thing, e.g. `PRODUCT_NOT_FOUND`.
     #[error("{code}")]
     NotFound { code: ProblemCode },
+    /// `retry_after_secs`: when the conflict ends by itself (a cooldown), sent as `Retry-After`.
     #[error("{detail}")]
-    Conflict { code: ProblemCode, detail: String },
+    Conflict {
+        code: ProblemCode,
+        detail: String,
+        retry_after_secs: Option<u64>,
+    },
     #[error("{detail}")]
     BadRequest { code: ProblemCode, detail: String },
     #[error("too many requests, retry after {retry_after_secs} s")]
@@ -192,6 +197,20 @@ impl ApiError {
         Self::Conflict {
             code,
             detail: detail.into(),
+            retry_after_secs: None,
+        }
+    }
+
+    /// A conflict that ends by itself in `retry_after_secs` (answered with `Retry-After`).
+    pub fn conflict_until(
+        code: ProblemCode,
+        detail: impl Into<String>,
+        retry_after_secs: u64,
+    ) -> Self {
+        Self::Conflict {
+            code,
+            detail: detail.into(),
+            retry_after_secs: Some(retry_after_secs),
         }
     }
 
@@ -291,7 +310,12 @@ impl ApiError {
         let mut builder = Response::builder()
             .status(status)
             .header(header::CONTENT_TYPE, PROBLEM_JSON);
-        if let Self::RateLimited { retry_after_secs } = self {
+        if let Self::RateLimited { retry_after_secs }
+        | Self::Conflict {
+            retry_after_secs: Some(retry_after_secs),
+            ..
+        } = self
+        {
             builder = builder.header(header::RETRY_AFTER, retry_after_secs.to_string());
         }
         let body = serde_json::to_vec(&self.to_problem()).unwrap_or_else(|err| {
@@ -379,5 +403,15 @@ mod tests {
         assert_eq!(response.status(), 429);
         assert_eq!(response.headers()["retry-after"], "42");
         assert_eq!(body_json(&response)["code"], "RATE_LIMITED");
+    }
+
+    #[test]
+    fn a_conflict_that_ends_by_itself_carries_retry_after_and_others_do_not() {
+        let cooling =
+            ApiError::conflict_until(ProblemCode::RebuyCooldown, "wait", 120).into_response();
+        assert_eq!(cooling.status(), 409);
+        assert_eq!(cooling.headers()["retry-after"], "120");
+        let sold_out = ApiError::conflict(ProblemCode::SoldOut, "gone").into_response();
+        assert!(sold_out.headers().get("retry-after").is_none());
     }
 }

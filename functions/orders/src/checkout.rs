@@ -148,12 +148,13 @@ impl From<Refusal> for ApiError {
             Refusal::RebuyCooldown {
                 product_id,
                 wait_secs,
-            } => ApiError::conflict(
+            } => ApiError::conflict_until(
                 ProblemCode::RebuyCooldown,
                 format!(
                     "an order of product {product_id} was recently cancelled or left to expire; \
                      it can be bought again in {wait_secs} s"
                 ),
+                u64::try_from(wait_secs).unwrap_or(1).max(1),
             ),
             Refusal::PriceChanged { product_id, price } => ApiError::conflict(
                 ProblemCode::PriceChanged,

@@ -176,6 +176,12 @@ async fn a_cancelled_product_can_be_bought_again_only_after_the_cooldown() {
         (again.status().as_u16(), problem_code(&again).as_str()),
         (409, "REBUY_COOLDOWN")
     );
+    let retry_after: u64 = again.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "Retry-After {retry_after}");
     assert_eq!(app.scalar("SELECT COUNT(*) FROM orders").await, 1);
     assert_eq!(
         (
