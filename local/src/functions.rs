@@ -28,7 +28,11 @@ use shared::{
 };
 use utoipa::OpenApi;
 
-use crate::{gateway::problem, queues::QueueBinding, schedules::ScheduleBinding};
+use crate::{
+    gateway::problem,
+    queues::QueueBinding,
+    schedules::{BindingError, ScheduleBinding, ScheduleHandler},
+};
 
 /// What the runner answers (500) when the route table names a function it does not host.
 pub const FUNCTION_NOT_REGISTERED: ProblemCode = ProblemCode::FunctionNotRegistered;
@@ -45,6 +49,36 @@ pub struct Functions {
     settlement_scheduler: settlement_scheduler::Deps,
     settlement_worker: settlement_worker::Deps,
 }
+
+/// A scheduled function's EventBridge Scheduler schedule, as template.yaml declares it (its
+/// `ScheduleV2` event; `local/tests/integration/route_sets.rs` compares the two).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// The function (binary name); also the name `kicksync-local fire` takes.
+    pub function: &'static str,
+    pub expression: &'static str,
+    /// IANA time zone (`ScheduleExpressionTimezone`; UTC when the template leaves it out).
+    pub timezone: &'static str,
+}
+
+impl Schedule {
+    fn bind(self, handler: ScheduleHandler) -> Result<ScheduleBinding, BindingError> {
+        ScheduleBinding::new(self.function, self.expression, self.timezone, handler)
+    }
+}
+
+pub const ORDER_SWEEPER_SCHEDULE: Schedule = Schedule {
+    function: "order-sweeper",
+    expression: "rate(1 minute)",
+    timezone: "UTC",
+};
+pub const SETTLEMENT_SCHEDULE: Schedule = Schedule {
+    function: "settlement-scheduler",
+    expression: "cron(0 4 * * ? *)",
+    timezone: "Asia/Seoul",
+};
+/// Every schedule the runner fires.
+pub const SCHEDULES: [Schedule; 2] = [ORDER_SWEEPER_SCHEDULE, SETTLEMENT_SCHEDULE];
 
 /// The settlement worker's SQS event source mapping, as template.yaml declares it: one partition
 /// per invocation, at most this many invocations at once.
@@ -95,46 +129,28 @@ impl Functions {
         }
     }
 
-    /// The EventBridge schedules of the scheduled functions (`order-sweeper` and
-    /// `settlement-scheduler` bind here once they exist), as template.yaml declares them:
-    ///
-    /// ```ignore
-    /// let this = self.clone();
-    /// ScheduleBinding::new("order-sweeper", "rate(1 minute)", "UTC", Arc::new(move |event| {
-    ///     let this = this.clone();
-    ///     async move { order_sweeper::handle(&this.order_sweeper, event).await }.boxed()
-    /// }))
-    /// ```
+    /// The EventBridge schedules of the scheduled functions, bound to their handlers
+    /// ([`ORDER_SWEEPER_SCHEDULE`], [`SETTLEMENT_SCHEDULE`]).
     pub fn schedules(self: &Arc<Self>) -> Vec<ScheduleBinding> {
         let this = Arc::clone(self);
-        let sweeper = ScheduleBinding::new(
-            "order-sweeper",
-            "rate(1 minute)",
-            "UTC",
-            Arc::new(move |event| {
-                let this = Arc::clone(&this);
-                async move {
-                    let report = order_sweeper::handle(&this.order_sweeper, event).await?;
-                    Ok(serde_json::to_value(report)?)
-                }
-                .boxed()
-            }),
-        );
+        let sweeper = ORDER_SWEEPER_SCHEDULE.bind(Arc::new(move |event| {
+            let this = Arc::clone(&this);
+            async move {
+                let report = order_sweeper::handle(&this.order_sweeper, event).await?;
+                Ok(serde_json::to_value(report)?)
+            }
+            .boxed()
+        }));
         let this = Arc::clone(self);
-        let settlement = ScheduleBinding::new(
-            "settlement-scheduler",
-            "cron(0 4 * * ? *)",
-            "Asia/Seoul",
-            Arc::new(move |event| {
-                let this = Arc::clone(&this);
-                async move {
-                    let report =
-                        settlement_scheduler::handle(&this.settlement_scheduler, event).await?;
-                    Ok(serde_json::to_value(report)?)
-                }
-                .boxed()
-            }),
-        );
+        let settlement = SETTLEMENT_SCHEDULE.bind(Arc::new(move |event| {
+            let this = Arc::clone(&this);
+            async move {
+                let report =
+                    settlement_scheduler::handle(&this.settlement_scheduler, event).await?;
+                Ok(serde_json::to_value(report)?)
+            }
+            .boxed()
+        }));
         [sweeper, settlement]
             .into_iter()
             .filter_map(|binding| {

@@ -1,8 +1,9 @@
 //! The EventBridge stand-in: fires scheduled handlers on their schedule and on demand.
 //!
 //! Each [`ScheduleBinding`] gets one task that sleeps until the next fire time (computed in the
-//! binding's timezone), builds the `EventBridgeEvent` EventBridge would send ("Scheduled Event"
-//! from "aws.events", `time` the scheduled minute) and awaits the handler. Fires are never
+//! binding's timezone), builds the `EventBridgeEvent` EventBridge Scheduler delivers with the
+//! `Input` template.yaml gives it ("Scheduled Event" from "aws.scheduler", `time` the scheduled
+//! minute) and awaits the handler. Fires are never
 //! replayed: after a laptop sleeps through some, the schedule picks up at the next one, as
 //! EventBridge does not backfill either. A handler that runs past its next fire time delays it
 //! rather than overlapping itself.
@@ -92,18 +93,19 @@ impl ScheduleBinding {
         })
     }
 
-    /// The event EventBridge sends for a fire at `time`.
+    /// The event EventBridge Scheduler sends for a fire at `time`: template.yaml's `Input`, its
+    /// context attributes (execution id, scheduled time, schedule ARN) filled in.
     pub fn event(&self, time: DateTime<Utc>, region: &str) -> EventBridgeEvent {
         let mut event = EventBridgeEvent::default();
         event.version = Some("0".to_owned());
-        event.id = Some(uuid::Uuid::new_v4().to_string());
+        event.id = Some(uuid::Uuid::new_v4().simple().to_string()[..16].to_owned());
         "Scheduled Event".clone_into(&mut event.detail_type);
-        "aws.events".clone_into(&mut event.source);
+        "aws.scheduler".clone_into(&mut event.source);
         event.account = Some(LOCAL_ACCOUNT_ID.to_owned());
         event.time = Some(time.trunc_subsecs(0));
         event.region = Some(region.to_owned());
         event.resources = Some(vec![format!(
-            "arn:aws:events:{region}:{LOCAL_ACCOUNT_ID}:rule/{}",
+            "arn:aws:scheduler:{region}:{LOCAL_ACCOUNT_ID}:schedule/default/{}",
             self.name
         )]);
         event.detail = serde_json::json!({});

@@ -14,9 +14,37 @@ const MAX_UNPAID_ORDERS: u32 = 1_000;
 /// The longest rebuy cooldown: a year.
 const MAX_REBUY_COOLDOWN: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
+/// Where a process runs, which decides how many MySQL connections it may open (README
+/// "Connection budget"). A Lambda environment serves one request at a time, so its pool is
+/// tiny; the local runner serves every request of the stack from one process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Host {
+    /// The local runner, the benchmarks and the tests: `DATABASE_MAX_CONNECTIONS` defaults to 10.
+    Process,
+    /// A Lambda binary: `DATABASE_MAX_CONNECTIONS` defaults to 2 and may be 1 or 2.
+    Lambda,
+}
+
+impl Host {
+    /// The pool size when `DATABASE_MAX_CONNECTIONS` is not set.
+    pub const fn default_pool_size(self) -> u32 {
+        match self {
+            Self::Process => 10,
+            Self::Lambda => LAMBDA_MAX_POOL_SIZE,
+        }
+    }
+}
+
+/// The largest MySQL pool a Lambda environment may open: a handler uses at most two connections
+/// at once (the settlement worker's finalizer reads the orders beside its open transaction).
+pub const LAMBDA_MAX_POOL_SIZE: u32 = 2;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: SecretString,
+    /// Replaces the password of `database_url` when set, taken as it is (no URL escaping), so a
+    /// password from Secrets Manager needs no encoding.
+    pub database_password: Option<SecretString>,
     pub database_max_connections: u32,
     pub redis_url: SecretString,
     /// Prefix of every Redis key this deployment writes; tests give each run its own.
@@ -179,20 +207,37 @@ pub struct ConfigError {
 }
 
 impl Config {
-    /// Reads the process environment.
+    /// Reads the process environment (the local runner and tools).
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_vars(std::env::vars().collect())
     }
 
+    /// Reads the process environment of a Lambda binary: a pool of at most
+    /// [`LAMBDA_MAX_POOL_SIZE`] connections.
+    pub fn from_lambda_env() -> Result<Self, ConfigError> {
+        Self::from_vars_on(Host::Lambda, std::env::vars().collect())
+    }
+
     /// Reads the given variables; tests use this instead of mutating the process environment.
     pub fn from_vars(vars: HashMap<String, String>) -> Result<Self, ConfigError> {
+        Self::from_vars_on(Host::Process, vars)
+    }
+
+    /// Reads the given variables as a process running on `host` would.
+    pub fn from_vars_on(host: Host, vars: HashMap<String, String>) -> Result<Self, ConfigError> {
         let mut env = Env {
             vars,
             problems: Vec::new(),
         };
         let config = Config {
             database_url: env.secret("DATABASE_URL", None),
-            database_max_connections: env.parsed("DATABASE_MAX_CONNECTIONS", 10),
+            database_password: env
+                .vars
+                .get("DATABASE_PASSWORD")
+                .filter(|password| !password.is_empty())
+                .map(|password| SecretString::from(password.as_str())),
+            database_max_connections: env
+                .parsed("DATABASE_MAX_CONNECTIONS", host.default_pool_size()),
             redis_url: env.secret("REDIS_URL", Some("redis://127.0.0.1:6379")),
             redis_key_prefix: env.text("REDIS_KEY_PREFIX", Some("ks:")),
             aws: AwsConfig {
@@ -251,6 +296,18 @@ impl Config {
             env.problems.push(format!(
                 "JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes"
             ));
+        }
+        let pool_size = config.database_max_connections;
+        match host {
+            Host::Process if pool_size == 0 => env
+                .problems
+                .push("DATABASE_MAX_CONNECTIONS must be at least 1".to_owned()),
+            Host::Lambda if !(1..=LAMBDA_MAX_POOL_SIZE).contains(&pool_size) => {
+                env.problems.push(format!(
+                    "DATABASE_MAX_CONNECTIONS must be 1 to {LAMBDA_MAX_POOL_SIZE} in a Lambda function"
+                ));
+            }
+            Host::Process | Host::Lambda => {}
         }
         let orders = &config.orders;
         if !(1..=MAX_UNPAID_ORDERS).contains(&orders.max_unpaid_orders_per_buyer) {
@@ -432,6 +489,59 @@ mod tests {
         assert!(!printed.contains("a-very-long-secret"), "{printed}");
         assert_eq!(config.auth.access_token_ttl, Duration::from_secs(900));
         assert_eq!(config.auth.signup_limit_per_address, 20);
+    }
+
+    #[test]
+    fn a_lambda_binary_opens_a_pool_of_one_or_two_connections() {
+        let base = [
+            ("DATABASE_URL", "mysql://root@127.0.0.1/test"),
+            ("JWT_SECRET", "a-very-long-secret-that-is-at-least-32-bytes"),
+        ];
+        let runner = Config::from_vars(vars(&base)).unwrap();
+        assert_eq!(runner.database_max_connections, 10);
+        let lambda = Config::from_vars_on(Host::Lambda, vars(&base)).unwrap();
+        assert_eq!(lambda.database_max_connections, 2);
+        let one = Config::from_vars_on(
+            Host::Lambda,
+            vars(&[base[0], base[1], ("DATABASE_MAX_CONNECTIONS", "1")]),
+        )
+        .unwrap();
+        assert_eq!(one.database_max_connections, 1);
+        for refused in ["0", "3", "10"] {
+            let err = Config::from_vars_on(
+                Host::Lambda,
+                vars(&[base[0], base[1], ("DATABASE_MAX_CONNECTIONS", refused)]),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("DATABASE_MAX_CONNECTIONS must be 1 to 2 in a Lambda function"),
+                "{refused}: {err}"
+            );
+        }
+        let runner_zero =
+            Config::from_vars(vars(&[base[0], base[1], ("DATABASE_MAX_CONNECTIONS", "0")]));
+        assert!(runner_zero.is_err());
+        let many = Config::from_vars(vars(&[
+            base[0],
+            base[1],
+            ("DATABASE_MAX_CONNECTIONS", "50"),
+        ]))
+        .unwrap();
+        assert_eq!(many.database_max_connections, 50);
+    }
+
+    #[test]
+    fn a_database_password_is_taken_verbatim_and_never_printed() {
+        let config = Config::from_vars(vars(&[
+            ("DATABASE_URL", "mysql://kicksync@proxy.example/kicksync"),
+            ("DATABASE_PASSWORD", " p@ss:/word#1 "),
+            ("JWT_SECRET", "a-very-long-secret-that-is-at-least-32-bytes"),
+        ]))
+        .unwrap();
+        let password = config.database_password.as_ref().unwrap();
+        assert_eq!(password.expose_secret(), " p@ss:/word#1 ");
+        assert!(!format!("{config:?}").contains("p@ss"));
     }
 
     #[test]

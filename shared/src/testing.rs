@@ -29,6 +29,12 @@ fn admin_url() -> String {
     std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
 }
 
+/// The pool of each test's platform: 20 (tests race many requests through one pool), or
+/// `TEST_DATABASE_MAX_CONNECTIONS`, e.g. 1 to run a suite on a Lambda environment's pool.
+fn pool_size() -> String {
+    std::env::var("TEST_DATABASE_MAX_CONNECTIONS").unwrap_or_else(|_| "20".into())
+}
+
 fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
@@ -74,7 +80,7 @@ impl TestContext {
             ("REDIS_URL".into(), redis_url()),
             ("REDIS_KEY_PREFIX".into(), redis_prefix.clone()),
             ("JWT_SECRET".into(), TEST_JWT_SECRET.into()),
-            ("DATABASE_MAX_CONNECTIONS".into(), "20".into()),
+            ("DATABASE_MAX_CONNECTIONS".into(), pool_size()),
         ]);
         for (name, value) in vars {
             env.insert((*name).to_owned(), (*value).to_owned());

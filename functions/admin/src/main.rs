@@ -6,7 +6,7 @@ use shared::{Config, Platform, adapters::aws, telemetry};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_lambda();
-    let platform = Platform::new(Config::from_env()?)?;
+    let platform = Platform::new(Config::from_lambda_env()?)?;
     let sdk = aws::sdk_config(&platform.config.aws).await;
     let deps = &admin::Deps::new(&platform, &sdk);
     lambda_http::run(service_fn(move |req| async move {

@@ -10,7 +10,7 @@ use shared::{Config, Platform, telemetry};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_lambda();
-    let platform = Platform::new(Config::from_env()?)?;
+    let platform = Platform::new(Config::from_lambda_env()?)?;
     let deps = &order_sweeper::Deps::new(&platform);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<EventBridgeEvent>| async move {

@@ -8,7 +8,7 @@ use shared::{Config, Platform, adapters::portone::PortOneClient, telemetry};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_lambda();
-    let platform = Platform::new(Config::from_env()?)?;
+    let platform = Platform::new(Config::from_lambda_env()?)?;
     let portone = Arc::new(PortOneClient::new(&platform.config.portone)?);
     let deps = &orders::Deps::new(&platform, portone);
     lambda_http::run(service_fn(move |req| async move {

@@ -12,7 +12,7 @@ use shared::{
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_lambda();
-    let platform = Platform::new(Config::from_env()?)?;
+    let platform = Platform::new(Config::from_lambda_env()?)?;
     let sdk = aws::sdk_config(&platform.config.aws).await;
     let gateway = Arc::new(PortOneClient::new(&platform.config.portone)?);
     let deps = &payment_webhook::Deps::new(&platform, gateway, aws::dynamodb(&sdk))?;

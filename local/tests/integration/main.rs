@@ -6,9 +6,11 @@
 
 mod bench_floor;
 mod common;
+mod events;
 mod gateway;
 mod hostile;
 mod queues;
 mod route_sets;
 mod schedules;
 mod seed;
+mod template;

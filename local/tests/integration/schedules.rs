@@ -54,12 +54,12 @@ async fn schedules_fire_on_demand_through_the_control_route() {
     assert_eq!(fired.status(), 200);
     let output: Value = fired.json().await.unwrap();
     assert_eq!(output["detail_type"], "Scheduled Event");
-    assert_eq!(output["source"], "aws.events");
+    assert_eq!(output["source"], "aws.scheduler");
     assert_eq!(output["has_time"], true);
     assert_eq!(output["detail"], json!({}));
     let rule = output["resources"][0].as_str().unwrap();
     assert!(
-        rule.starts_with("arn:aws:events:") && rule.ends_with(":rule/echo"),
+        rule.starts_with("arn:aws:scheduler:") && rule.ends_with(":schedule/default/echo"),
         "{rule}"
     );
 

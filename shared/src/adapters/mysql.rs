@@ -18,11 +18,15 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Builds the pool without connecting: Lambda cold starts stay short, and the first query
-/// connects. Called once per process.
+/// connects. Called once per process; its size is `DATABASE_MAX_CONNECTIONS` (README
+/// "Connection budget").
 pub fn pool(config: &Config) -> Result<MySqlPool, sqlx::Error> {
-    let options = MySqlConnectOptions::from_str(config.database_url.expose_secret())?
+    let mut options = MySqlConnectOptions::from_str(config.database_url.expose_secret())?
         // Everything we store is UTC; the session agrees so NOW() and DATETIME compare cleanly.
         .timezone(Some(String::from("+00:00")));
+    if let Some(password) = &config.database_password {
+        options = options.password(password.expose_secret());
+    }
     Ok(MySqlPoolOptions::new()
         .max_connections(config.database_max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -51,6 +55,69 @@ pub async fn finish<T, E: From<sqlx::Error>>(
                 tracing::warn!(%rollback, "rollback failed; the connection will be discarded");
             }
             Err(err)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::collections::HashMap;
+
+    use sqlx::{Connection, Executor, MySqlConnection};
+
+    use super::*;
+
+    /// `DATABASE_PASSWORD` reaches the server as it is: characters a URL would have to escape
+    /// (`@ : / # ?` and spaces) need no encoding.
+    #[tokio::test]
+    async fn the_password_variable_replaces_the_urls_password() {
+        let server = std::env::var("TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned());
+        let user = format!(
+            "kst_pw_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        let password = "p@ss:/w#rd? 1";
+        let mut admin = MySqlConnection::connect(&server).await.unwrap();
+        for host in ["%", "localhost", "127.0.0.1"] {
+            admin
+                .execute(
+                    format!("CREATE USER '{user}'@'{host}' IDENTIFIED BY '{password}'").as_str(),
+                )
+                .await
+                .unwrap();
+        }
+        let host = server.rsplit('@').next().unwrap();
+        let config = |with_password: bool| {
+            let mut vars = HashMap::from([
+                (
+                    "DATABASE_URL".to_owned(),
+                    format!("mysql://{user}:wrong@{host}"),
+                ),
+                ("JWT_SECRET".to_owned(), "x".repeat(32)),
+            ]);
+            if with_password {
+                vars.insert("DATABASE_PASSWORD".to_owned(), password.to_owned());
+            }
+            Config::from_vars(vars).unwrap()
+        };
+        let with = pool(&config(true)).unwrap();
+        let who: (String,) = sqlx::query_as("SELECT CURRENT_USER()")
+            .fetch_one(&with)
+            .await
+            .unwrap();
+        assert!(who.0.starts_with(&format!("{user}@")), "{}", who.0);
+        with.close().await;
+        let without = pool(&config(false)).unwrap();
+        assert!(sqlx::query("SELECT 1").execute(&without).await.is_err());
+        without.close().await;
+        for host in ["%", "localhost", "127.0.0.1"] {
+            admin
+                .execute(format!("DROP USER '{user}'@'{host}'").as_str())
+                .await
+                .unwrap();
         }
     }
 }
