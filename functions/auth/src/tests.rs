@@ -753,7 +753,7 @@ async fn a_logged_out_token_stays_refused_for_as_long_as_it_would_be_accepted() 
             app.ctx
                 .platform
                 .redis
-                .loaded_flag(shared::adapters::redis::LOADED_BLACKLIST),
+                .loaded_flag(shared::adapters::redis::LOADED_BLACKLIST, user_id),
         )
         .query_async(&mut connection)
         .await
@@ -765,6 +765,7 @@ async fn a_logged_out_token_stays_refused_for_as_long_as_it_would_be_accepted() 
 async fn the_blacklist_survives_a_redis_restart() {
     let app = App::new().await;
     let (access, _) = app.buyer_session("kim@example.com").await;
+    let user_id = body_json(&app.me(&access).await)["id"].as_i64().unwrap();
     app.call(ApiRequest::new("POST /auth/logout").bearer(&access))
         .await;
 
@@ -787,7 +788,7 @@ async fn the_blacklist_survives_a_redis_restart() {
             app.ctx
                 .platform
                 .redis
-                .loaded_flag(shared::adapters::redis::LOADED_BLACKLIST),
+                .loaded_flag(shared::adapters::redis::LOADED_BLACKLIST, user_id),
         )
         .query_async(&mut connection)
         .await
@@ -837,12 +838,15 @@ async fn a_logout_redis_refused_to_record_still_refuses_the_token() {
     let deps = deps_on(&app, &redis);
     let access = session_on(&deps, "kim@example.com").await;
     let me = |token: &str| handle(&deps, ApiRequest::new("GET /auth/me").bearer(token).build());
-    // The first check loads the blacklist: from now on Redis vouches for tokens it does not list.
-    assert_eq!(me(&access).await.status(), 200);
+    // The first check loads the user's blacklist: from now on Redis vouches for the user's tokens
+    // it does not list.
+    let answer = me(&access).await;
+    assert_eq!(answer.status(), 200);
+    let user_id = body_json(&answer)["id"].as_i64().unwrap();
     let flag = deps
         .platform
         .redis
-        .loaded_flag(shared::adapters::redis::LOADED_BLACKLIST);
+        .loaded_flag(shared::adapters::redis::LOADED_BLACKLIST, user_id);
     assert_eq!(redis.command(&["EXISTS", &flag]), redis::Value::Int(1));
 
     // Out of memory: Redis refuses every write that would grow it (deleting still works).

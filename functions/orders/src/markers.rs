@@ -4,18 +4,19 @@
 //! MySQL's unique `(buyer_id, idempotency_key)` on `payments` is the record. Redis holds a marker
 //! per finished checkout (kept a day), `ck:{u<buyer id>}:<key>`, and per checkout whose write
 //! failed (it may have committed before its answer was lost, so its retry must ask MySQL), and the
-//! [`LOADED_MARKERS`] loaded flag, set once the markers of the last day were
-//! loaded from MySQL since Redis last started empty. Without it, or with Redis down, a key is
-//! looked up in MySQL; a marker that could not be written clears it.
+//! buyer's [`LOADED_MARKERS`] loaded flag (`loaded:{u<buyer id>}:checkout-keys`), set once the
+//! buyer's markers of the last day were loaded from MySQL since the buyer's shard last started
+//! empty. Without it, or with Redis down, a key is looked up in MySQL; a marker that could not be
+//! written clears it.
 //!
-//! Both are asked in the round trip that counts the attempt against the buyer's checkout limit
-//! (see `gate`): the marker sits in the buyer's hash slot, so the counting script itself says
-//! whether it exists.
+//! Marker and flag are asked in the round trip that counts the attempt against the buyer's
+//! checkout limit (see `gate`): both sit in the buyer's hash slot, so the counting script itself
+//! says whether they exist, and losing the slot's data loses both at once.
 
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use shared::adapters::redis::{RELOAD_CLAIM, RedisStore};
+use shared::adapters::redis::{LOADED_TTL, RELOAD_CLAIM, RedisStore};
 use sqlx::MySqlPool;
 
 use crate::store;
@@ -46,14 +47,20 @@ impl KeyMarkers {
         ))
     }
 
+    /// The buyer's loaded flag, in the buyer's hash slot beside the markers.
+    pub fn loaded_flag(&self, buyer_id: i64) -> String {
+        self.redis.loaded_flag(LOADED_MARKERS, buyer_id)
+    }
+
     /// True only when Redis vouched that this buyer never finished a checkout with the key:
-    /// no marker, and the markers loaded. `replies` is (marker exists, markers loaded) as Redis
-    /// answered, `None` when Redis could not be asked. Markers found not loaded are reloaded from MySQL.
-    pub async fn certainly_unused(&self, replies: Option<(bool, bool)>) -> bool {
+    /// no marker, and the buyer's markers loaded. `replies` is (marker exists, markers loaded)
+    /// as Redis answered, `None` when Redis could not be asked. Markers found not loaded are
+    /// reloaded from MySQL.
+    pub async fn certainly_unused(&self, buyer_id: i64, replies: Option<(bool, bool)>) -> bool {
         match replies {
             Some((false, true)) => true,
             Some((false, false)) => {
-                if let Err(err) = self.reload().await {
+                if let Err(err) = self.reload(buyer_id).await {
                     tracing::warn!(%err, "could not reload idempotency markers");
                 }
                 false
@@ -77,25 +84,27 @@ impl KeyMarkers {
         if let Err(err) = written {
             tracing::warn!(%err, "idempotency marker not written; MySQL will be asked instead");
             if let Ok(mut connection) = self.redis.connection().await {
-                let _: Result<(), _> = connection.del(self.redis.loaded_flag(LOADED_MARKERS)).await;
+                let _: Result<(), _> = connection.del(self.loaded_flag(buyer_id)).await;
             }
         }
     }
 
-    /// Loads the last day's keys from MySQL and marks the set complete; only one of the requests
-    /// that find the set not loaded does it.
-    async fn reload(&self) -> Result<(), shared::ApiError> {
-        if !self.redis.claim("ck:loading", RELOAD_CLAIM).await? {
+    /// Loads the buyer's keys of the last day from MySQL and marks them complete; only one of
+    /// the buyer's requests that find them not loaded does it.
+    async fn reload(&self, buyer_id: i64) -> Result<(), shared::ApiError> {
+        let claim = format!("loading:{{u{buyer_id}}}:ck");
+        if !self.redis.claim(&claim, RELOAD_CLAIM).await? {
             return Ok(());
         }
-        let rows = store::recent_idempotency_keys(&self.db).await?;
+        let keys = store::recent_idempotency_keys(&self.db, buyer_id).await?;
         let mut connection = self.redis.connection().await?;
         let mut pipe = redis::pipe();
-        for (buyer_id, key) in &rows {
-            pipe.set_ex(self.marker(*buyer_id, key), 1, MARKER_TTL.as_secs())
+        for key in &keys {
+            pipe.set_ex(self.marker(buyer_id, key), 1, MARKER_TTL.as_secs())
                 .ignore();
         }
-        pipe.set(self.redis.loaded_flag(LOADED_MARKERS), 1).ignore();
+        pipe.set_ex(self.loaded_flag(buyer_id), 1, LOADED_TTL.as_secs())
+            .ignore();
         pipe.query_async::<()>(&mut connection).await?;
         Ok(())
     }

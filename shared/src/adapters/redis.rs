@@ -18,4 +18,7 @@ pub use blacklist::{BlacklistAnswer, BlacklistCache};
 pub use product_page::ProductPageCache;
 pub use rate_limit::{RateDecision, RateLimiter};
 pub use refresh_tokens::{RefreshTokenStore, Rotation};
-pub use store::{LOADED_BLACKLIST, RELOAD_CLAIM, RedisStore};
+pub use store::{
+    LOADED_BLACKLIST, LOADED_TTL, RELOAD_CLAIM, RedisConnection, RedisStore, cross_slot_errors,
+    key_slot,
+};

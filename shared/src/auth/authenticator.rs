@@ -87,11 +87,16 @@ impl Authenticator {
     }
 
     /// The key of `token`'s blacklist entry, in its user's hash slot (`{u<id>}`), for a handler
-    /// that asks whether it exists along with its own commands. Whether the list is loaded is
-    /// the [`crate::adapters::redis::LOADED_BLACKLIST`] flag ([`RedisStore::loaded_flag`]).
+    /// that asks whether it exists along with its own commands.
     pub fn blacklist_key(&self, token: &SignedToken) -> String {
         self.blacklist
             .entry_key(token.principal.user_id, &token.principal.jti)
+    }
+
+    /// The key of the flag saying that `token`'s user's blacklist entries are loaded
+    /// ([`RedisStore::loaded_flag`]), in the same slot as [`Authenticator::blacklist_key`].
+    pub fn blacklist_loaded_key(&self, token: &SignedToken) -> String {
+        self.blacklist.loaded_key(token.principal.user_id)
     }
 
     /// The second half of [`Authenticator::authenticate`]: refuses a logged-out token. `answer` is
@@ -108,7 +113,7 @@ impl Authenticator {
             Some(BlacklistAnswer::NotListed) => false,
             Some(BlacklistAnswer::NotLoaded) => {
                 let revoked = self.revoked_in_mysql(jti).await?;
-                if let Err(err) = self.reload_blacklist().await {
+                if let Err(err) = self.reload_blacklist(token.principal.user_id).await {
                     tracing::warn!(%err, "could not reload the token blacklist into Redis");
                 }
                 revoked
@@ -127,27 +132,33 @@ impl Authenticator {
         Ok(accounts::is_token_revoked(&self.db, jti).await?)
     }
 
-    /// Copies the unexpired part of the MySQL blacklist into Redis and marks it loaded.
-    /// Only one of the requests that find it not loaded does it; the others asked MySQL already.
-    async fn reload_blacklist(&self) -> Result<(), ApiError> {
-        if !self.blacklist.claim_reload().await? {
+    /// Copies the user's unexpired part of the MySQL blacklist into Redis and marks it loaded.
+    /// Only one of the user's requests that find it not loaded does it; the others asked MySQL
+    /// already.
+    async fn reload_blacklist(&self, user_id: i64) -> Result<(), ApiError> {
+        if !self.blacklist.claim_reload(user_id).await? {
             return Ok(());
         }
-        let rows = accounts::unexpired_revocations(&self.db).await?;
-        let entries: Vec<(i64, String, u64)> = rows
+        let rows = accounts::unexpired_revocations(&self.db, user_id).await?;
+        let entries: Vec<(String, u64)> = rows
             .into_iter()
-            .map(|row| (row.user_id, row.jti, seconds_until(row.expires_at)))
+            .map(|row| (row.jti, seconds_until(row.expires_at)))
             .collect();
-        self.blacklist.add(&entries, true).await?;
-        tracing::info!(tokens = entries.len(), "token blacklist loaded into Redis");
+        self.blacklist.add(user_id, &entries, true).await?;
+        tracing::debug!(
+            user_id,
+            tokens = entries.len(),
+            "user's token blacklist loaded into Redis"
+        );
         Ok(())
     }
 
     /// Logout: the token is refused from now until it expires. MySQL first, so that a Redis
     /// failure cannot leave a logged-out token working.
     ///
-    /// When Redis does not take the entry (down, out of memory, read-only), the blacklist's loaded
-    /// flag is dropped, so that every check asks MySQL until the list is reloaded. If Redis takes
+    /// When Redis does not take the entry (down, out of memory, read-only), the user's blacklist
+    /// loaded flag is dropped, so that every check of the user's tokens asks MySQL until they are
+    /// reloaded. If Redis takes
     /// neither, it would go on vouching for the token: the logout is refused (503), and the
     /// caller may try again.
     pub async fn revoke(&self, principal: &Principal) -> Result<(), ApiError> {
@@ -161,14 +172,15 @@ impl Authenticator {
         let Err(err) = self
             .blacklist
             .add(
-                &[(principal.user_id, principal.jti.clone(), seconds_left)],
+                principal.user_id,
+                &[(principal.jti.clone(), seconds_left)],
                 false,
             )
             .await
         else {
             return Ok(());
         };
-        match self.blacklist.forget_loaded().await {
+        match self.blacklist.forget_loaded(principal.user_id).await {
             Ok(()) => {
                 tracing::warn!(%err, "logout not recorded in Redis; its blacklist is read from MySQL until reloaded");
                 Ok(())
