@@ -7,8 +7,10 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::missing_panics_doc)]
 
 pub mod aws;
+mod private_cluster;
 mod private_redis;
 
+pub use private_cluster::PrivateCluster;
 pub use private_redis::PrivateRedis;
 
 use std::collections::HashMap;

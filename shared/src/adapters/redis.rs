@@ -9,6 +9,8 @@
 //! [`RefreshTokenStore`], [`BlacklistCache`] and [`ProductPageCache`].
 
 mod blacklist;
+#[cfg(all(test, feature = "testing"))]
+mod cluster_tests;
 mod product_page;
 mod rate_limit;
 mod refresh_tokens;
