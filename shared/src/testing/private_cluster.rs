@@ -59,7 +59,7 @@ impl PrivateCluster {
         let port = self.ports[index];
         let node_dir = self.dir.join(port.to_string());
         std::fs::create_dir_all(&node_dir).expect("node directory");
-        let child = Command::new("redis-server")
+        let mut child = Command::new("redis-server")
             .args([
                 "--port",
                 &port.to_string(),
@@ -85,6 +85,8 @@ impl PrivateCluster {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("cluster node on port {port} did not start");
     }
 
