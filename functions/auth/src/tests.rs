@@ -1080,3 +1080,51 @@ async fn every_auth_route_in_the_table_is_handled() {
         );
     }
 }
+
+/// Whether each of `keys` exists.
+async fn exist(app: &App, keys: &[String]) -> Vec<bool> {
+    let mut connection = app.ctx.platform.redis.connection().await.unwrap();
+    let mut pipe = redis::pipe();
+    for key in keys {
+        pipe.exists(key);
+    }
+    pipe.query_async(&mut connection).await.unwrap()
+}
+
+/// A drop's first checkouts must not each wait on MySQL to load their buyer's blacklist and
+/// idempotency markers into Redis: login and refresh load them, beside each other in the buyer's
+/// hash slot, and load them again once that slot lost them.
+#[tokio::test]
+async fn login_and_refresh_load_the_buyers_flags_into_redis() {
+    let app = App::new().await;
+    let (access, refresh) = app.buyer_session("kim@example.com").await;
+    let user_id = body_json(&app.me(&access).await)["id"].as_i64().unwrap();
+    let redis = &app.ctx.platform.redis;
+    let flags = [
+        redis.loaded_flag(shared::adapters::redis::LOADED_BLACKLIST, user_id),
+        redis.loaded_flag(shared::adapters::redis::LOADED_MARKERS, user_id),
+    ];
+    assert_eq!(exist(&app, &flags).await, [true, true], "loaded at login");
+
+    // The buyer's slot forgets everything (its Redis restarted empty).
+    let mut connection = redis.connection().await.unwrap();
+    let lost: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*{{u{user_id}}}*", app.ctx.redis_prefix))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    for key in &lost {
+        let () = redis::cmd("DEL")
+            .arg(key)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+    }
+    assert_eq!(exist(&app, &flags).await, [false, false]);
+    assert_eq!(app.refresh(&refresh).await.status(), 200);
+    assert_eq!(
+        exist(&app, &flags).await,
+        [true, true],
+        "loaded again at refresh"
+    );
+}

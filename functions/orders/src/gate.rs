@@ -43,7 +43,7 @@ use crate::{CHECKOUT_WINDOW, Deps};
 pub(crate) struct Gate {
     pub blacklist: Option<BlacklistAnswer>,
     pub rate: RateDecision,
-    /// Replies for [`crate::markers::KeyMarkers::certainly_unused`]; `None` without a valid key.
+    /// Replies for [`shared::adapters::redis::KeyMarkers::certainly_unused`]; `None` without a valid key.
     pub markers: Option<(bool, bool)>,
     /// What the reservation script would refuse for the first item it would refuse.
     pub refusal: Option<StockRefusal>,

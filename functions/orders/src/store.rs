@@ -418,22 +418,6 @@ pub async fn prior_checkout(
     .await
 }
 
-/// One buyer's idempotency keys of the last day, which the buyer's Redis markers are loaded from
-/// (`uq_payments_buyer_idempotency_key`'s prefix).
-pub async fn recent_idempotency_keys(
-    db: &MySqlPool,
-    buyer_id: i64,
-) -> Result<Vec<Vec<u8>>, sqlx::Error> {
-    let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
-        "SELECT idempotency_key FROM payments \
-         WHERE buyer_id = ? AND created_at > UTC_TIMESTAMP(6) - INTERVAL 1 DAY",
-    )
-    .bind(buyer_id)
-    .fetch_all(db)
-    .await?;
-    Ok(rows.into_iter().map(|(key,)| key).collect())
-}
-
 /// The units left of each product (as the transaction sees them, on a transaction's connection).
 pub async fn stock_left(
     connection: &mut MySqlConnection,

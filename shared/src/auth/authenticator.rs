@@ -132,6 +132,16 @@ impl Authenticator {
         Ok(accounts::is_token_revoked(&self.db, jti).await?)
     }
 
+    /// Loads the user's blacklist entries unless they are loaded: called at login and refresh,
+    /// so that the user's first requests with the new token find them (one `EXISTS` when they
+    /// are).
+    pub async fn warm(&self, user_id: i64) -> Result<(), ApiError> {
+        if !self.blacklist.is_loaded(user_id).await? {
+            self.reload_blacklist(user_id).await?;
+        }
+        Ok(())
+    }
+
     /// Copies the user's unexpired part of the MySQL blacklist into Redis and marks it loaded.
     /// Only one of the user's requests that find it not loaded does it; the others asked MySQL
     /// already.

@@ -241,7 +241,7 @@ async fn a_buyer_whose_slot_lost_its_keys_is_still_replayed() {
             app.ctx
                 .platform
                 .redis
-                .loaded_flag(markers::LOADED_MARKERS, buyer_id),
+                .loaded_flag(shared::adapters::redis::LOADED_MARKERS, buyer_id),
         )
         .query_async(&mut connection)
         .await

@@ -62,6 +62,16 @@ impl BlacklistCache {
         Ok(BlacklistAnswer::from_replies(replies))
     }
 
+    /// Whether the user's entries are loaded (the user's flag exists).
+    pub async fn is_loaded(&self, user_id: i64) -> Result<bool, RedisError> {
+        let mut connection = self.redis.connection().await?;
+        redis::cmd("EXISTS")
+            .arg(self.loaded_key(user_id))
+            .query_async(&mut connection)
+            .await
+            .map_err(|err| self.redis.noted(err))
+    }
+
     /// True for the one caller that should reload the user's entries now (see
     /// [`RedisStore::claim`]).
     pub async fn claim_reload(&self, user_id: i64) -> Result<bool, RedisError> {

@@ -10,16 +10,16 @@
 //! written clears it.
 //!
 //! Marker and flag are asked in the round trip that counts the attempt against the buyer's
-//! checkout limit (see `gate`): both sit in the buyer's hash slot, so the counting script itself
+//! checkout limit (the orders function's `gate`): both sit in the buyer's hash slot, so the counting script itself
 //! says whether they exist, and losing the slot's data loses both at once.
 
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use shared::adapters::redis::{LOADED_TTL, RELOAD_CLAIM, RedisStore};
 use sqlx::MySqlPool;
 
-use crate::store;
+use super::{LOADED_TTL, RELOAD_CLAIM, RedisStore};
+use crate::{ApiError, adapters::payments};
 
 /// The loaded flag ([`RedisStore::loaded_flag`]) set once the markers are loaded.
 pub const LOADED_MARKERS: &str = "checkout-keys";
@@ -89,14 +89,28 @@ impl KeyMarkers {
         }
     }
 
+    /// Loads the buyer's markers unless they are loaded: called at login and refresh, so that a
+    /// buyer's first checkout of a drop finds them (one `EXISTS` when they are).
+    pub async fn warm(&self, buyer_id: i64) -> Result<(), ApiError> {
+        let mut connection = self.redis.connection().await?;
+        let loaded: bool = connection
+            .exists(self.loaded_flag(buyer_id))
+            .await
+            .map_err(|err| self.redis.noted(err))?;
+        if !loaded {
+            self.reload(buyer_id).await?;
+        }
+        Ok(())
+    }
+
     /// Loads the buyer's keys of the last day from MySQL and marks them complete; only one of
     /// the buyer's requests that find them not loaded does it.
-    async fn reload(&self, buyer_id: i64) -> Result<(), shared::ApiError> {
+    async fn reload(&self, buyer_id: i64) -> Result<(), ApiError> {
         let claim = format!("loading:{{u{buyer_id}}}:ck");
         if !self.redis.claim(&claim, RELOAD_CLAIM).await? {
             return Ok(());
         }
-        let keys = store::recent_idempotency_keys(&self.db, buyer_id).await?;
+        let keys = payments::recent_idempotency_keys(&self.db, buyer_id).await?;
         let mut connection = self.redis.connection().await?;
         let mut pipe = redis::pipe();
         for key in &keys {
