@@ -24,6 +24,5 @@ pub use product_page::ProductPageCache;
 pub use rate_limit::{RateDecision, RateLimiter};
 pub use refresh_tokens::{RefreshTokenStore, Rotation};
 pub use store::{
-    LOADED_BLACKLIST, LOADED_TTL, RELOAD_CLAIM, RedisConnection, RedisStore, cross_slot_errors,
-    key_slot,
+    LOADED_BLACKLIST, LOADED_TTL, RedisConnection, RedisStore, cross_slot_errors, key_slot,
 };

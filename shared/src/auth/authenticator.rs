@@ -111,13 +111,12 @@ impl Authenticator {
         let revoked = match answer {
             Some(BlacklistAnswer::Listed) => true,
             Some(BlacklistAnswer::NotListed) => false,
-            Some(BlacklistAnswer::NotLoaded) => {
-                let revoked = self.revoked_in_mysql(jti).await?;
-                if let Err(err) = self.reload_blacklist(token.principal.user_id).await {
-                    tracing::warn!(%err, "could not reload the token blacklist into Redis");
-                }
-                revoked
-            }
+            // The user's list is read from MySQL once, and answers this request too.
+            Some(BlacklistAnswer::NotLoaded) => self
+                .reload_blacklist(token.principal.user_id)
+                .await?
+                .iter()
+                .any(|(listed, _)| listed == jti),
             None => self.revoked_in_mysql(jti).await?,
         };
         if revoked {
@@ -142,25 +141,28 @@ impl Authenticator {
         Ok(())
     }
 
-    /// Copies the user's unexpired part of the MySQL blacklist into Redis and marks it loaded.
-    /// Only one of the user's requests that find it not loaded does it; the others asked MySQL
-    /// already.
-    async fn reload_blacklist(&self, user_id: i64) -> Result<(), ApiError> {
-        if !self.blacklist.claim_reload(user_id).await? {
-            return Ok(());
-        }
+    /// Reads the user's unexpired part of the MySQL blacklist and copies it into Redis, marked
+    /// loaded; returns it (jti, seconds left), so that the request that found the user's
+    /// entries missing answers from it. A MySQL failure fails the request; a Redis failure is
+    /// only logged (the next request tries again). Concurrent reloads of one user write the same
+    /// entries, so none is claimed: each costs the one indexed query its request needs anyway.
+    async fn reload_blacklist(&self, user_id: i64) -> Result<Vec<(String, u64)>, ApiError> {
         let rows = accounts::unexpired_revocations(&self.db, user_id).await?;
         let entries: Vec<(String, u64)> = rows
             .into_iter()
             .map(|row| (row.jti, seconds_until(row.expires_at)))
             .collect();
-        self.blacklist.add(user_id, &entries, true).await?;
-        tracing::debug!(
-            user_id,
-            tokens = entries.len(),
-            "user's token blacklist loaded into Redis"
-        );
-        Ok(())
+        match self.blacklist.add(user_id, &entries, true).await {
+            Ok(()) => tracing::debug!(
+                user_id,
+                tokens = entries.len(),
+                "user's token blacklist loaded into Redis"
+            ),
+            Err(err) => {
+                tracing::warn!(%err, user_id, "could not load the user's token blacklist into Redis");
+            }
+        }
+        Ok(entries)
     }
 
     /// Logout: the token is refused from now until it expires. MySQL first, so that a Redis

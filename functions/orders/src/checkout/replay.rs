@@ -15,7 +15,7 @@ pub(super) async fn if_used(
 ) -> Result<Option<Response<Body>>, ApiError> {
     if deps
         .markers
-        .certainly_unused(attempt.buyer_id, markers)
+        .certainly_unused(attempt.buyer_id, attempt.key, markers)
         .await
     {
         return Ok(None);

@@ -3,23 +3,6 @@
 use super::*;
 
 #[tokio::test]
-async fn of_many_requests_finding_a_set_lost_one_claims_its_reload() {
-    let app = App::new().await;
-    let mut racing = tokio::task::JoinSet::new();
-    for _ in 0..20 {
-        let redis = app.ctx.platform.redis.clone();
-        racing.spawn(async move {
-            redis
-                .claim("ck:loading", Duration::from_secs(10))
-                .await
-                .unwrap()
-        });
-    }
-    let claimed = racing.join_all().await;
-    assert_eq!(claimed.iter().filter(|claimed| **claimed).count(), 1);
-}
-
-#[tokio::test]
 async fn the_same_key_replays_the_first_answer() {
     let app = App::new().await;
     let (partner, _) = app.ctx.user(Role::Partner).await;

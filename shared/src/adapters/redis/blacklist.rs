@@ -2,7 +2,7 @@
 
 use redis::RedisError;
 
-use super::{LOADED_BLACKLIST, LOADED_TTL, RELOAD_CLAIM, RedisStore};
+use super::{LOADED_BLACKLIST, LOADED_TTL, RedisStore};
 
 /// Access tokens refused after logout: `bl:{u<user id>}:<jti>` until the token would have
 /// expired anyway, in the user's hash slot so that a script counting the user's attempts can look
@@ -70,14 +70,6 @@ impl BlacklistCache {
             .query_async(&mut connection)
             .await
             .map_err(|err| self.redis.noted(err))
-    }
-
-    /// True for the one caller that should reload the user's entries now (see
-    /// [`RedisStore::claim`]).
-    pub async fn claim_reload(&self, user_id: i64) -> Result<bool, RedisError> {
-        self.redis
-            .claim(&format!("loading:{{u{user_id}}}:bl"), RELOAD_CLAIM)
-            .await
     }
 
     /// Drops the user's loaded flag, so that every check of the user's tokens asks MySQL (and

@@ -18,7 +18,7 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use sqlx::MySqlPool;
 
-use super::{LOADED_TTL, RELOAD_CLAIM, RedisStore};
+use super::{LOADED_TTL, RedisStore};
 use crate::{ApiError, adapters::payments};
 
 /// The loaded flag ([`RedisStore::loaded_flag`]) set once the markers are loaded.
@@ -52,19 +52,26 @@ impl KeyMarkers {
         self.redis.loaded_flag(LOADED_MARKERS, buyer_id)
     }
 
-    /// True only when Redis vouched that this buyer never finished a checkout with the key:
-    /// no marker, and the buyer's markers loaded. `replies` is (marker exists, markers loaded)
-    /// as Redis answered, `None` when Redis could not be asked. Markers found not loaded are
-    /// reloaded from MySQL.
-    pub async fn certainly_unused(&self, buyer_id: i64, replies: Option<(bool, bool)>) -> bool {
+    /// True only when this buyer certainly never finished a checkout with `key` (in the last
+    /// day): Redis vouched for it (no marker, and the buyer's markers loaded), or, when the
+    /// buyer's markers were not loaded, the buyer's keys read from MySQL to load them do not
+    /// hold it. `replies` is (marker exists, markers loaded) as Redis answered, `None` when Redis
+    /// could not be asked (false: the caller asks MySQL about the key).
+    pub async fn certainly_unused(
+        &self,
+        buyer_id: i64,
+        key: &str,
+        replies: Option<(bool, bool)>,
+    ) -> bool {
         match replies {
             Some((false, true)) => true,
-            Some((false, false)) => {
-                if let Err(err) = self.reload(buyer_id).await {
-                    tracing::warn!(%err, "could not reload idempotency markers");
+            Some((false, false)) => match self.reload(buyer_id).await {
+                Ok(keys) => !keys.iter().any(|used| used == key.as_bytes()),
+                Err(err) => {
+                    tracing::warn!(%err, "could not read the buyer's idempotency keys");
+                    false
                 }
-                false
-            }
+            },
             _ => false,
         }
     }
@@ -103,15 +110,12 @@ impl KeyMarkers {
         Ok(())
     }
 
-    /// Loads the buyer's keys of the last day from MySQL and marks them complete; only one of
-    /// the buyer's requests that find them not loaded does it.
-    async fn reload(&self, buyer_id: i64) -> Result<(), ApiError> {
-        let claim = format!("loading:{{u{buyer_id}}}:ck");
-        if !self.redis.claim(&claim, RELOAD_CLAIM).await? {
-            return Ok(());
-        }
+    /// Reads the buyer's keys of the last day from MySQL and copies them into Redis, marked
+    /// loaded; returns them, so that the request that found the markers missing answers from
+    /// them. A MySQL failure is an error; a Redis failure is only logged (the next request tries
+    /// again). Concurrent reloads of one buyer write the same markers, so none is claimed.
+    async fn reload(&self, buyer_id: i64) -> Result<Vec<Vec<u8>>, ApiError> {
         let keys = payments::recent_idempotency_keys(&self.db, buyer_id).await?;
-        let mut connection = self.redis.connection().await?;
         let mut pipe = redis::pipe();
         for key in &keys {
             pipe.set_ex(self.marker(buyer_id, key), 1, MARKER_TTL.as_secs())
@@ -119,7 +123,14 @@ impl KeyMarkers {
         }
         pipe.set_ex(self.loaded_flag(buyer_id), 1, LOADED_TTL.as_secs())
             .ignore();
-        pipe.query_async::<()>(&mut connection).await?;
-        Ok(())
+        let written = async {
+            let mut connection = self.redis.connection().await?;
+            pipe.query_async::<()>(&mut connection).await
+        }
+        .await;
+        if let Err(err) = written {
+            tracing::warn!(%err, buyer_id, "could not load the buyer's idempotency markers into Redis");
+        }
+        Ok(keys)
     }
 }

@@ -215,27 +215,7 @@ impl RedisStore {
     pub fn loaded_flag(&self, set: &str, user_id: i64) -> String {
         self.key_of(format_args!("loaded:{{u{user_id}}}:{set}"))
     }
-
-    /// Claims `name` for `ttl` unless another caller holds it (`SET NX PX`), so that of the
-    /// requests that find a set missing after a Redis restart, one reloads it from MySQL and the
-    /// others go on without a reload (they ask MySQL for their own answer meanwhile).
-    pub async fn claim(&self, name: &str, ttl: Duration) -> Result<bool, RedisError> {
-        let mut connection = self.connection().await?;
-        let claimed: Option<String> = redis::cmd("SET")
-            .arg(self.key(name))
-            .arg(1)
-            .arg("NX")
-            .arg("PX")
-            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
-            .query_async(&mut connection)
-            .await
-            .map_err(|err| self.noted(err))?;
-        Ok(claimed.is_some())
-    }
 }
-
-/// How long one reload of a lost set may take before another request may try again.
-pub const RELOAD_CLAIM: Duration = Duration::from_secs(10);
 
 /// How long a loaded flag vouches for its user's part of a set; then that part is reloaded
 /// (one indexed MySQL query). It bounds the flags Redis holds to the users of the last day.
