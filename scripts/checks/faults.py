@@ -1025,6 +1025,78 @@ def duplicate_webhooks(stack):
              "lookups": lookups() - lookups_before, "seconds": round(elapsed, 1)})
 
 
+def burst(stack):
+    """6. A CPU burst: 300 buyers signing up and logging in at once, while a password is guessed
+    and ten buyers each send ten checkouts of one product at the same moment."""
+    run = uuid.uuid4().hex[:6]
+    product = list_product(stack.nike, 50, 219000, "Burst drop")
+    # Accounts of their own: the other scenarios' buyers hold unpaid orders up to the cap.
+    shoppers = [token for _, token in new_buyers(10, f"{run}-shop")]
+    victim = f"burst-{run}-victim@example.com"
+    must("the guessed account's sign-up", api("POST", "/auth/signup", {
+        "email": victim, "password": PASSWORD, "name": "Guessed", "role": "buyer"}), 201)
+    # The login limit per email of the runner (its default); the guesses beyond it are refused.
+    email_limit = int(os.environ.get("LOGIN_LIMIT_PER_EMAIL", "10"))
+    go = threading.Event()
+
+    def newcomer(n):
+        go.wait()
+        email = f"burst-{run}-{n}@example.com"
+        signed = api("POST", "/auth/signup", {"email": email, "password": PASSWORD,
+                                              "name": f"Burst {n}", "role": "buyer"}, timeout=120)
+        logged = api("POST", "/auth/login", {"email": email, "password": PASSWORD}, timeout=120)
+        return signed, logged
+
+    def guess(_):
+        go.wait()
+        return api("POST", "/auth/login", {"email": victim, "password": "not-the-password"}, timeout=120)
+
+    def shop(index):
+        go.wait()
+        time.sleep(0.5)  # into the thick of the signups' argon2 work
+        return checkout(shoppers[index // 10], [product["id"]])[1]
+
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=300 + 30 + 100) as pool:
+        newcomers = [pool.submit(newcomer, n) for n in range(300)]
+        guesses = [pool.submit(guess, n) for n in range(30)]
+        checkouts = [pool.submit(shop, n) for n in range(100)]
+        go.set()
+        newcomers = [future.result() for future in newcomers]
+        guesses = [future.result() for future in guesses]
+        checkouts = [future.result() for future in checkouts]
+    seconds = time.monotonic() - started
+    signups = [signed for signed, _ in newcomers]
+    logins = [logged for _, logged in newcomers]
+    per_shopper = [[answer for index, answer in enumerate(checkouts) if index // 10 == shopper]
+                   for shopper in range(len(shoppers))]
+    won = [sum(1 for answer in answers if answer[0] == 201) for answers in per_shopper]
+    odd_checkouts = [answer for answer in checkouts if answer[0] not in (201, 409)]
+    guessed = sum(1 for answer in guesses if answer[0] == 401)
+    limited = sum(1 for answer in guesses if answer[0] == 429)
+    drift = settle()
+    remaining = stock_remaining(product["id"])
+    happened = (
+        f"300 sign-ups then logins, 30 wrong-password logins of one account and 100 checkouts "
+        f"(10 buyers × 10 at once, one unit each allowed) in {seconds:.1f} s. Sign-ups: {tally(signups)}; "
+        f"logins: {tally(logins)}; guesses: {tally(guesses)}; checkouts: {tally(checkouts)}, "
+        f"{sum(won)} sold ({remaining} of 50 left)"
+        + (f"; counters differed before the sweep: {drift}" if drift else ""))
+    unmet = expect([
+        (all(answer[0] == 201 for answer in signups), f"sign-ups answered {tally(signups)}"),
+        (all(answer[0] == 200 for answer in logins), f"logins answered {tally(logins)}"),
+        (guessed == email_limit and limited == 30 - email_limit,
+         f"{guessed} guesses counted and {limited} refused; the limit is {email_limit}"),
+        (not odd_checkouts, f"checkouts answered {tally(odd_checkouts)}"),
+        (won == [1] * len(shoppers), f"units per buyer {won}"),
+        (50 - remaining == sum(won), f"sold {50 - remaining}, {sum(won)} answered 201"),
+    ])
+    return ("A CPU burst: 300 sign-ups and logins at once, with guesses and concurrent checkouts", happened,
+            unmet, {"seconds": round(seconds, 1), "signups": tally(signups), "logins": tally(logins),
+                    "guesses": tally(guesses), "checkouts": tally(checkouts), "won": won,
+                    "stock_remaining": remaining, "drift": drift})
+
+
 def lookups():
     return sum(1 for r in must("requests", fake("GET", "/_fake/requests"), 200) if r["method"] == "GET")
 
@@ -1036,6 +1108,7 @@ SCENARIOS = {
     "3": settlement_duplicates,
     "4": portone_faults,
     "5": duplicate_webhooks,
+    "6": burst,
 }
 
 

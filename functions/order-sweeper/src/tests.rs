@@ -239,7 +239,7 @@ async fn a_counter_that_moved_between_sweeps_or_agrees_is_kept() {
     counter(&ctx, product, 8).await;
     handle(&deps, scheduled_event()).await.unwrap();
     StockReservations::new(ctx.platform.redis.clone())
-        .reserve(product, 1, Utc::now())
+        .reserve(product, 1, 1, Utc::now())
         .await
         .unwrap();
     let moved = handle(&deps, scheduled_event()).await.unwrap();

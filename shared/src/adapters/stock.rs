@@ -15,6 +15,18 @@
 //! hash means "not loaded", and the checkout loads it from MySQL (`HSET` only if still absent)
 //! before trusting it.
 //!
+//! # One buyer's attempts in flight
+//!
+//! A reservation is judged against the product's limit per buyer twice: here, against the units
+//! the buyer has *in flight* (reserved by checkouts not yet written, in `stock:{p<id>}:b<buyer>`),
+//! and in MySQL, against what the buyer already holds. Without the first, a buyer who sends a
+//! hundred checkouts at once reserves a hundred units for the moment MySQL takes to refuse 99 of
+//! them, and other buyers are told `SOLD_OUT` while they are out. An attempt beyond the limit in
+//! flight takes nothing here and goes to MySQL alone, which replays it if it is a retry of one of
+//! them and otherwise judges it against what the buyer holds. The in-flight count drops when
+//! the checkout is written or gives its units back, and expires after [`IN_FLIGHT_TTL`] should a
+//! process die in between.
+//!
 //! # Sharding
 //!
 //! The `{p<id>}` hash tag puts every key of one product in one Redis Cluster slot, and different
@@ -49,6 +61,10 @@ pub enum Reservation {
     Refused(StockRefusal),
     /// No counter in Redis yet (first use, or Redis restarted): load it from MySQL.
     NotLoaded,
+    /// Nothing taken: the buyer's checkouts in flight already hold as many units of the product
+    /// as the limit allows. MySQL decides this one (a retry of one of them is replayed there,
+    /// anything else is over the limit or waits its turn behind them).
+    BuyerBusy,
 }
 
 #[derive(Debug, Clone)]
@@ -57,8 +73,14 @@ pub struct StockReservations {
     reserve: Arc<Script>,
     load: Arc<Script>,
     release: Arc<Script>,
+    give_back: Arc<Script>,
+    written: Arc<Script>,
     reconcile: Arc<Script>,
 }
+
+/// How long a buyer's reservation counts as in flight if its checkout never says it ended (the
+/// process died between the reservation and the write): far longer than any checkout's write.
+pub const IN_FLIGHT_TTL: Duration = Duration::from_secs(60);
 
 impl StockReservations {
     pub fn new(redis: RedisStore) -> Self {
@@ -72,6 +94,10 @@ impl StockReservations {
             if quantity > tonumber(facts[3]) then return {-4, tonumber(facts[3])} end
             local remaining = tonumber(facts[1])
             if remaining < quantity then return {-1, remaining} end
+            local in_flight = tonumber(redis.call('GET', KEYS[2]) or '0')
+            if in_flight + quantity > tonumber(facts[3]) then return {-5} end
+            redis.call('INCRBY', KEYS[2], quantity)
+            redis.call('PEXPIRE', KEYS[2], ARGV[3])
             remaining = redis.call('HINCRBY', KEYS[1], 'remaining', -quantity)
             return {remaining, tonumber(facts[2]), tonumber(facts[3]), tonumber(facts[4]), tonumber(facts[5])}
             ",
@@ -89,6 +115,24 @@ impl StockReservations {
             r"
             if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
             return redis.call('HINCRBY', KEYS[1], 'remaining', ARGV[1])
+            ",
+        );
+        // A checkout's units back, and its buyer's in-flight count down with them.
+        let give_back = Script::new(
+            r"
+            if redis.call('EXISTS', KEYS[2]) == 1 and redis.call('DECRBY', KEYS[2], ARGV[1]) <= 0 then
+                redis.call('DEL', KEYS[2])
+            end
+            if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+            return redis.call('HINCRBY', KEYS[1], 'remaining', ARGV[1])
+            ",
+        );
+        let written = Script::new(
+            r"
+            if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('DECRBY', KEYS[1], ARGV[1]) <= 0 then
+                redis.call('DEL', KEYS[1])
+            end
+            return 0
             ",
         );
         // Facts (release time, limit, price) that are not MySQL's were loaded before an edit
@@ -125,6 +169,8 @@ impl StockReservations {
             reserve: Arc::new(reserve),
             load: Arc::new(load),
             release: Arc::new(release),
+            give_back: Arc::new(give_back),
+            written: Arc::new(written),
             reconcile: Arc::new(reconcile),
         }
     }
@@ -133,9 +179,19 @@ impl StockReservations {
         self.redis.key_of(format_args!("stock:{{p{product_id}}}"))
     }
 
+    /// The units `buyer_id` has in flight for the product, in the product's slot.
+    fn in_flight_key(&self, product_id: i64, buyer_id: i64) -> String {
+        self.redis
+            .key_of(format_args!("stock:{{p{product_id}}}:b{buyer_id}"))
+    }
+
+    /// Takes `quantity` units for `buyer_id`'s checkout, if the product's facts and the buyer's
+    /// units in flight allow it. The checkout then calls [`StockReservations::written`] or
+    /// [`StockReservations::give_back_reserved`].
     pub async fn reserve(
         &self,
         product_id: i64,
+        buyer_id: i64,
         quantity: i32,
         now: DateTime<Utc>,
     ) -> Result<Reservation, RedisError> {
@@ -143,13 +199,16 @@ impl StockReservations {
         let reply: Vec<i64> = self
             .reserve
             .key(self.key(product_id))
+            .key(self.in_flight_key(product_id, buyer_id))
             .arg(quantity)
             .arg(now.timestamp_millis())
+            .arg(u64::try_from(IN_FLIGHT_TTL.as_millis()).unwrap_or(u64::MAX))
             .invoke_async(&mut connection)
             .await
             .map_err(|err| self.redis.noted(err))?;
         Ok(match reply.as_slice() {
             [-2] => Reservation::NotLoaded,
+            [-5] => Reservation::BuyerBusy,
             [-3] => Reservation::Refused(StockRefusal::NotOnSale),
             [-4, max_per_buyer] => Reservation::Refused(StockRefusal::OverLimit {
                 max_per_buyer: *max_per_buyer,
@@ -235,6 +294,45 @@ impl StockReservations {
         if let Err(err) = self.release(product_id, quantity).await {
             tracing::warn!(%err, product_id, "could not give units back to Redis; its counter is reloaded");
             let _ = self.forget(product_id).await;
+        }
+    }
+
+    /// Gives back the units a checkout reserved and did not write, and takes them off its buyer's
+    /// units in flight. Should Redis fail, the counter is forgotten instead, as by
+    /// [`StockReservations::give_back`] (the in-flight count then expires).
+    pub async fn give_back_reserved(&self, product_id: i64, buyer_id: i64, quantity: i32) {
+        let given: Result<i64, RedisError> = async {
+            let mut connection = self.redis.connection().await?;
+            self.give_back
+                .key(self.key(product_id))
+                .key(self.in_flight_key(product_id, buyer_id))
+                .arg(quantity)
+                .invoke_async(&mut connection)
+                .await
+        }
+        .await;
+        if let Err(err) = given {
+            tracing::warn!(%err, product_id, "could not give units back to Redis; its counter is reloaded");
+            let _ = self.forget(product_id).await;
+        }
+    }
+
+    /// The checkout that reserved these units wrote them in MySQL: they are no longer in flight
+    /// (MySQL counts them against the buyer's limit from now on). A failure is only logged: the
+    /// count expires after [`IN_FLIGHT_TTL`], and until then holds the buyer to fewer attempts
+    /// at once, never anyone else.
+    pub async fn written(&self, product_id: i64, buyer_id: i64, quantity: i32) {
+        let done: Result<i64, RedisError> = async {
+            let mut connection = self.redis.connection().await?;
+            self.written
+                .key(self.in_flight_key(product_id, buyer_id))
+                .arg(quantity)
+                .invoke_async(&mut connection)
+                .await
+        }
+        .await;
+        if let Err(err) = done {
+            tracing::debug!(%err, product_id, "could not clear a buyer's units in flight; they expire");
         }
     }
 

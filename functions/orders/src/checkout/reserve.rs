@@ -26,6 +26,10 @@ pub(super) async fn with_reservations(
             tracing::warn!("a stock counter would not stay loaded; checkout through MySQL alone");
             return with_mysql_only(deps, attempt).await;
         }
+        Err(Reserve::BuyerBusy) => {
+            tracing::debug!("the buyer's checkouts in flight hold the limit; MySQL decides");
+            return with_mysql_only(deps, attempt).await;
+        }
     };
     let priced: Vec<PricedItem> = reserved
         .iter()
@@ -48,9 +52,16 @@ pub(super) async fn with_reservations(
         .await
         .map(|body| (body, sold_out));
     // Nothing kept: the units go back. Where MySQL's row disagreed with Redis (its units, or a
-    // fact), the caller also drops that product's counter, which is then reloaded.
+    // fact), the caller also drops that product's counter, which is then reloaded. Kept: they
+    // are MySQL's now, and no longer count as the buyer's units in flight.
     if committed.is_err() {
-        give_back(deps, &reserved).await;
+        give_back(deps, attempt.buyer_id, &reserved).await;
+    } else {
+        for (item, _) in &reserved {
+            deps.reservations
+                .written(item.product_id, attempt.buyer_id, item.quantity)
+                .await;
+        }
     }
     committed
 }
@@ -63,6 +74,9 @@ enum Reserve {
     RedisDown(redis::RedisError),
     /// A counter vanished after each of [`LOADS`] loads: MySQL alone decides.
     NoCounter,
+    /// The buyer's other checkouts in flight hold the limit of a product: MySQL alone decides
+    /// (and replays a retry of one of them).
+    BuyerBusy,
 }
 
 /// How often a checkout loads a product's counter that keeps vanishing before it goes to MySQL
@@ -76,10 +90,10 @@ async fn reserve_all(
 ) -> Result<Vec<(CheckoutItem, StockFacts)>, Reserve> {
     let mut taken: Vec<(CheckoutItem, StockFacts)> = Vec::with_capacity(attempt.items.len());
     for item in &attempt.items {
-        match reserve_one(deps, *item, attempt.now).await {
+        match reserve_one(deps, attempt.buyer_id, *item, attempt.now).await {
             Ok(facts) => taken.push((*item, facts)),
             Err(err) => {
-                give_back(deps, &taken).await;
+                give_back(deps, attempt.buyer_id, &taken).await;
                 return Err(err);
             }
         }
@@ -89,12 +103,13 @@ async fn reserve_all(
 
 async fn reserve_one(
     deps: &Deps,
+    buyer_id: i64,
     item: CheckoutItem,
     now: DateTime<Utc>,
 ) -> Result<StockFacts, Reserve> {
     let reservations = &deps.reservations;
     let mut outcome = reservations
-        .reserve(item.product_id, item.quantity, now)
+        .reserve(item.product_id, buyer_id, item.quantity, now)
         .await
         .map_err(Reserve::RedisDown)?;
     // A counter may be dropped between a load and the reservation after it (a refusal that
@@ -115,7 +130,7 @@ async fn reserve_one(
             .await
             .map_err(Reserve::RedisDown)?;
         outcome = reservations
-            .reserve(item.product_id, item.quantity, now)
+            .reserve(item.product_id, buyer_id, item.quantity, now)
             .await
             .map_err(Reserve::RedisDown)?;
     }
@@ -123,13 +138,14 @@ async fn reserve_one(
         Reservation::Reserved(facts) => Ok(facts),
         Reservation::Refused(refusal) => Err(Reserve::Failed(WriteError::stock(refusal))),
         Reservation::NotLoaded => Err(Reserve::NoCounter),
+        Reservation::BuyerBusy => Err(Reserve::BuyerBusy),
     }
 }
 
-async fn give_back(deps: &Deps, taken: &[(CheckoutItem, StockFacts)]) {
+async fn give_back(deps: &Deps, buyer_id: i64, taken: &[(CheckoutItem, StockFacts)]) {
     for (item, _) in taken {
         deps.reservations
-            .give_back(item.product_id, item.quantity)
+            .give_back_reserved(item.product_id, buyer_id, item.quantity)
             .await;
     }
 }

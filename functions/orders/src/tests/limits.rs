@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// The buyer the stock scripts reserve for, where only the product's facts are at stake.
+const BUYER: i64 = 7;
+
 #[tokio::test]
 async fn the_purchase_limit_counts_earlier_orders() {
     let app = App::new().await;
@@ -128,7 +131,7 @@ async fn the_look_before_reserving_refuses_exactly_what_the_script_refuses() {
                         pipe.query_async(&mut connection).await.unwrap();
                     let looked = StockReservations::refusal(&peeked, quantity, now);
                     let reserved = reservations
-                        .reserve(product_id, quantity, now)
+                        .reserve(product_id, BUYER, quantity, now)
                         .await
                         .unwrap();
 
@@ -177,13 +180,14 @@ async fn the_reservation_script_decides_the_stock_rule_s_cases_as_the_rule_does(
 
         // WHEN the script runs in Redis
         let by_script = match reservations
-            .reserve(product_id, case.quantity, now)
+            .reserve(product_id, BUYER, case.quantity, now)
             .await
             .unwrap()
         {
             Reservation::Reserved(_) => Ok(()),
             Reservation::Refused(refusal) => Err(refusal),
             Reservation::NotLoaded => panic!("{case:?}: the counter was just loaded"),
+            Reservation::BuyerBusy => panic!("{case:?}: nothing of the buyer is in flight"),
         };
 
         // THEN it decides what the Rust rule decides

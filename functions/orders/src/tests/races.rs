@@ -120,6 +120,90 @@ async fn one_buyers_concurrent_checkouts_respect_the_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_buyers_flood_of_checkouts_never_tells_others_it_sold_out() {
+    // GIVEN five units, one per buyer, and a buyer who sends 25 checkouts at once (under the
+    // rate limit of 30 a minute)
+    let app = App::new().await;
+    let (partner, _) = app.ctx.user(Role::Partner).await;
+    let product = app.product(partner, 5, 1).await;
+    let (_, hoarder) = app.ctx.user(Role::Buyer).await;
+    let others = buyers(&app, 4).await;
+
+    // WHEN the four others check out in the middle of the flood
+    let flood = futures::future::join_all(
+        (0..25).map(|n| app.checkout(&hoarder, format!("flood-key-{n:04}"), one(product))),
+    );
+    let fair = futures::future::join_all(
+        others
+            .iter()
+            .enumerate()
+            .map(|(n, token)| app.checkout(token, format!("fair-key-{n:04}"), one(product))),
+    );
+    let (flood, fair) = tokio::join!(flood, fair);
+
+    // THEN the flood held at most its one unit at a time: every other buyer got theirs
+    let fair: Vec<_> = fair
+        .iter()
+        .map(|r| (r.status().as_u16(), problem_code(r)))
+        .collect();
+    assert!(fair.iter().all(|(status, _)| *status == 201), "{fair:?}");
+    assert_eq!(flood.iter().filter(|r| r.status() == 201).count(), 1);
+    // The rest: over the limit, or sold out once the others had theirs
+    assert!(
+        flood
+            .iter()
+            .filter(|r| r.status() != 201)
+            .all(|r| ["PURCHASE_LIMIT", "SOLD_OUT"].contains(&problem_code(r).as_str()))
+    );
+    assert_exactly_sold(&app, product, 5).await;
+    assert_eq!(app.stock_in_redis(product).await, Some(0));
+}
+
+#[tokio::test]
+async fn a_buyers_units_in_flight_end_with_the_checkout() {
+    use shared::adapters::stock::{Reservation, StockReservations};
+
+    let app = App::new().await;
+    let (partner, _) = app.ctx.user(Role::Partner).await;
+    let product = app.product(partner, 10, 2).await;
+    let (_, buyer) = app.ctx.user(Role::Buyer).await;
+    // The first checkout loads the counter; its unit is written, so no longer in flight.
+    assert_eq!(
+        app.checkout(&buyer, "in-flight-1", one(product))
+            .await
+            .status(),
+        201
+    );
+    let reservations = StockReservations::new(app.ctx.platform.redis.clone());
+    let now = Utc::now();
+    let reserve = |quantity| reservations.reserve(product, 77, quantity, now);
+
+    // Two units in flight for buyer 77: a third is over the limit of two, another buyer's is not
+    assert!(matches!(
+        reserve(2).await.unwrap(),
+        Reservation::Reserved(_)
+    ));
+    assert_eq!(reserve(1).await.unwrap(), Reservation::BuyerBusy);
+    assert!(matches!(
+        reservations.reserve(product, 78, 1, now).await.unwrap(),
+        Reservation::Reserved(_)
+    ));
+    // Given back: in flight no more, and the units are on sale again
+    reservations.give_back_reserved(product, 77, 2).await;
+    assert!(matches!(
+        reserve(1).await.unwrap(),
+        Reservation::Reserved(_)
+    ));
+    // Written: in flight no more either
+    reservations.written(product, 77, 1).await;
+    assert!(matches!(
+        reserve(2).await.unwrap(),
+        Reservation::Reserved(_)
+    ));
+    assert_eq!(app.stock_in_redis(product).await, Some(9 - 1 - 1 - 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancels_during_a_drop_neither_fail_nor_fail_the_checkouts() {
     // GIVEN a drop of forty units, twenty of them in unpaid orders
     let app = App::new().await;
