@@ -47,6 +47,9 @@ pub struct Config {
     pub database_password: Option<SecretString>,
     pub database_max_connections: u32,
     pub redis_url: SecretString,
+    /// `REDIS_URL` lists seed nodes of a Redis Cluster (comma-separated), reached with the
+    /// cluster client.
+    pub redis_cluster: bool,
     /// Prefix of every Redis key this deployment writes; tests give each run its own.
     pub redis_key_prefix: String,
     pub aws: AwsConfig,
@@ -239,6 +242,7 @@ impl Config {
             database_max_connections: env
                 .parsed("DATABASE_MAX_CONNECTIONS", host.default_pool_size()),
             redis_url: env.secret("REDIS_URL", Some("redis://127.0.0.1:6379")),
+            redis_cluster: env.parsed("REDIS_CLUSTER", false),
             redis_key_prefix: env.text("REDIS_KEY_PREFIX", Some("ks:")),
             aws: AwsConfig {
                 endpoint_url: env.optional("AWS_ENDPOINT_URL"),

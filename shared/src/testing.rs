@@ -2,12 +2,15 @@
 //! the [`TestContext`] drops, so tests run in parallel and leave nothing behind.
 //!
 //! `TEST_DATABASE_URL` (default `mysql://root@127.0.0.1:3306`) is the server tests create their
-//! databases on; `REDIS_URL` (default `redis://127.0.0.1:6379`) the Redis they prefix keys in.
+//! databases on; `REDIS_URL` (default `redis://127.0.0.1:6379`) the Redis they prefix keys in,
+//! and with `REDIS_CLUSTER=true` the seed nodes of a Redis Cluster (`scripts/redis-cluster`).
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::missing_panics_doc)]
 
 pub mod aws;
+mod private_cluster;
 mod private_redis;
 
+pub use private_cluster::PrivateCluster;
 pub use private_redis::PrivateRedis;
 
 use std::collections::HashMap;
@@ -37,6 +40,42 @@ fn pool_size() -> String {
 
 fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+fn redis_cluster() -> String {
+    std::env::var("REDIS_CLUSTER").unwrap_or_else(|_| "false".into())
+}
+
+/// Deletes every key under `prefix`, on one server or on every primary of a cluster.
+fn delete_keys_under(prefix: &str) {
+    let pattern = format!("{prefix}*");
+    if redis_cluster() == "true" {
+        let seeds: Vec<String> = redis_url().split(',').map(str::to_owned).collect();
+        if let Ok(client) = redis::cluster::ClusterClient::new(seeds)
+            && let Ok(mut connection) = client.get_connection()
+        {
+            // KEYS goes to every primary; each key is deleted in its own slot.
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(&pattern)
+                .query(&mut connection)
+                .unwrap_or_default();
+            for key in keys {
+                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(key).query(&mut connection);
+            }
+        }
+        return;
+    }
+    if let Ok(client) = redis::Client::open(redis_url())
+        && let Ok(mut connection) = client.get_connection()
+    {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(&pattern)
+            .query(&mut connection)
+            .unwrap_or_default();
+        for chunk in keys.chunks(500) {
+            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(chunk).query(&mut connection);
+        }
+    }
 }
 
 /// A migrated database and a Redis prefix of one's own, plus the [`Platform`] built on them.
@@ -78,6 +117,7 @@ impl TestContext {
         let mut env: HashMap<String, String> = HashMap::from([
             ("DATABASE_URL".into(), format!("{}/{database}", admin_url())),
             ("REDIS_URL".into(), redis_url()),
+            ("REDIS_CLUSTER".into(), redis_cluster()),
             ("REDIS_KEY_PREFIX".into(), redis_prefix.clone()),
             ("JWT_SECRET".into(), TEST_JWT_SECRET.into()),
             ("DATABASE_MAX_CONNECTIONS".into(), pool_size()),
@@ -138,18 +178,7 @@ impl Drop for TestContext {
         // with a runtime of its own, and leave the test's pool alone (closing it would need the
         // blocked runtime).
         let cleanup = std::thread::spawn(move || {
-            if let Ok(client) = redis::Client::open(redis_url())
-                && let Ok(mut connection) = client.get_connection()
-            {
-                let keys: Vec<String> = redis::cmd("KEYS")
-                    .arg(format!("{prefix}*"))
-                    .query(&mut connection)
-                    .unwrap_or_default();
-                for chunk in keys.chunks(500) {
-                    let _: redis::RedisResult<()> =
-                        redis::cmd("DEL").arg(chunk).query(&mut connection);
-                }
-            }
+            delete_keys_under(&prefix);
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use shared::{
     ApiError, Platform,
     adapters::mysql::finish,
-    adapters::redis::{RateDecision, RateLimiter, RefreshTokenStore, Rotation},
+    adapters::redis::{KeyMarkers, RateDecision, RateLimiter, RefreshTokenStore, Rotation},
     auth::Principal,
     domain::auth::{
         NewAccount, RefreshToken, Role, hash_password, normalize_email, validate_signup,
@@ -49,6 +49,7 @@ pub struct Deps {
     platform: Platform,
     refresh_tokens: RefreshTokenStore,
     limiter: RateLimiter,
+    markers: KeyMarkers,
     /// Verified against when the email is unknown, to equalize timing.
     dummy_hash: OnceCell<String>,
     /// One permit per Argon2 computation at a time (see [`argon2_permits`]).
@@ -61,6 +62,7 @@ impl Deps {
             platform: platform.clone(),
             refresh_tokens: RefreshTokenStore::new(platform.redis.clone()),
             limiter: RateLimiter::new(platform.redis.clone()),
+            markers: KeyMarkers::new(platform.redis.clone(), platform.db.clone()),
             dummy_hash: OnceCell::new(),
             argon2: Arc::new(Semaphore::new(argon2_permits())),
         }
@@ -268,10 +270,31 @@ async fn login(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
             deps.platform.config.auth.refresh_token_ttl,
         )
         .await?;
+    warm(deps, user_id, role).await;
     Ok(json(
         StatusCode::OK,
         &token_pair(deps, user_id, role, &refresh)?,
     ))
+}
+
+/// Loads what the user's slot in Redis must hold before their first authenticated request (the
+/// user's blacklist entries and, for a buyer, the checkout's idempotency markers) unless it is
+/// loaded, so that the first checkout of a drop does not wait on MySQL for it. Each set's
+/// loaded flag lives beside the set in the user's hash slot and is kept a day; a slot that
+/// lost them (its Redis restarted) is reloaded here or by the first request that finds them
+/// missing. Failures are only logged: the requests that follow ask MySQL themselves.
+async fn warm(deps: &Deps, user_id: i64, role: Role) {
+    let blacklist = deps.platform.authenticator.warm(user_id);
+    let markers = async {
+        match role {
+            Role::Buyer => deps.markers.warm(user_id).await,
+            _ => Ok(()),
+        }
+    };
+    let (blacklist, markers) = tokio::join!(blacklist, markers);
+    if let Err(err) = blacklist.and(markers) {
+        tracing::warn!(%err, user_id, "could not load the user's blacklist or markers into Redis");
+    }
 }
 
 /// Counts one attempt under each `(name, limit per minute)`; 429 at the first that is spent.
@@ -336,6 +359,7 @@ async fn refresh(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError>
         deps.refresh_tokens.revoke_family(&presented.family).await?;
         return Err(ApiError::InvalidRefreshToken);
     };
+    warm(deps, user_id, user.role).await;
     Ok(json(
         StatusCode::OK,
         &token_pair(deps, user_id, user.role, &next)?,

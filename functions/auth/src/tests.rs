@@ -753,7 +753,7 @@ async fn a_logged_out_token_stays_refused_for_as_long_as_it_would_be_accepted() 
             app.ctx
                 .platform
                 .redis
-                .loaded_flag(shared::adapters::redis::LOADED_BLACKLIST),
+                .loaded_flag(shared::adapters::redis::LOADED_BLACKLIST, user_id),
         )
         .query_async(&mut connection)
         .await
@@ -765,6 +765,7 @@ async fn a_logged_out_token_stays_refused_for_as_long_as_it_would_be_accepted() 
 async fn the_blacklist_survives_a_redis_restart() {
     let app = App::new().await;
     let (access, _) = app.buyer_session("kim@example.com").await;
+    let user_id = body_json(&app.me(&access).await)["id"].as_i64().unwrap();
     app.call(ApiRequest::new("POST /auth/logout").bearer(&access))
         .await;
 
@@ -787,7 +788,7 @@ async fn the_blacklist_survives_a_redis_restart() {
             app.ctx
                 .platform
                 .redis
-                .loaded_flag(shared::adapters::redis::LOADED_BLACKLIST),
+                .loaded_flag(shared::adapters::redis::LOADED_BLACKLIST, user_id),
         )
         .query_async(&mut connection)
         .await
@@ -837,12 +838,15 @@ async fn a_logout_redis_refused_to_record_still_refuses_the_token() {
     let deps = deps_on(&app, &redis);
     let access = session_on(&deps, "kim@example.com").await;
     let me = |token: &str| handle(&deps, ApiRequest::new("GET /auth/me").bearer(token).build());
-    // The first check loads the blacklist: from now on Redis vouches for tokens it does not list.
-    assert_eq!(me(&access).await.status(), 200);
+    // The first check loads the user's blacklist: from now on Redis vouches for the user's tokens
+    // it does not list.
+    let answer = me(&access).await;
+    assert_eq!(answer.status(), 200);
+    let user_id = body_json(&answer)["id"].as_i64().unwrap();
     let flag = deps
         .platform
         .redis
-        .loaded_flag(shared::adapters::redis::LOADED_BLACKLIST);
+        .loaded_flag(shared::adapters::redis::LOADED_BLACKLIST, user_id);
     assert_eq!(redis.command(&["EXISTS", &flag]), redis::Value::Int(1));
 
     // Out of memory: Redis refuses every write that would grow it (deleting still works).
@@ -1075,4 +1079,52 @@ async fn every_auth_route_in_the_table_is_handled() {
             route.key()
         );
     }
+}
+
+/// Whether each of `keys` exists.
+async fn exist(app: &App, keys: &[String]) -> Vec<bool> {
+    let mut connection = app.ctx.platform.redis.connection().await.unwrap();
+    let mut pipe = redis::pipe();
+    for key in keys {
+        pipe.exists(key);
+    }
+    pipe.query_async(&mut connection).await.unwrap()
+}
+
+/// A drop's first checkouts must not each wait on MySQL to load their buyer's blacklist and
+/// idempotency markers into Redis: login and refresh load them, beside each other in the buyer's
+/// hash slot, and load them again once that slot lost them.
+#[tokio::test]
+async fn login_and_refresh_load_the_buyers_flags_into_redis() {
+    let app = App::new().await;
+    let (access, refresh) = app.buyer_session("kim@example.com").await;
+    let user_id = body_json(&app.me(&access).await)["id"].as_i64().unwrap();
+    let redis = &app.ctx.platform.redis;
+    let flags = [
+        redis.loaded_flag(shared::adapters::redis::LOADED_BLACKLIST, user_id),
+        redis.loaded_flag(shared::adapters::redis::LOADED_MARKERS, user_id),
+    ];
+    assert_eq!(exist(&app, &flags).await, [true, true], "loaded at login");
+
+    // The buyer's slot forgets everything (its Redis restarted empty).
+    let mut connection = redis.connection().await.unwrap();
+    let lost: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*{{u{user_id}}}*", app.ctx.redis_prefix))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    for key in &lost {
+        let () = redis::cmd("DEL")
+            .arg(key)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+    }
+    assert_eq!(exist(&app, &flags).await, [false, false]);
+    assert_eq!(app.refresh(&refresh).await.status(), 200);
+    assert_eq!(
+        exist(&app, &flags).await,
+        [true, true],
+        "loaded again at refresh"
+    );
 }

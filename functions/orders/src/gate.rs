@@ -1,14 +1,13 @@
 //! Everything Redis must say about a checkout attempt before a unit is taken, asked in one
-//! pipelined round trip of (at most) three commands:
+//! pipelined round trip of (at most) two kinds of command:
 //!
 //! 1. the buyer's checkout rate limit script, which counts the attempt and, in the same call, says
-//!    whether the caller's token is on the logout blacklist and whether the idempotency key's
-//!    marker exists: the counter, the blacklist entry and the marker all live in the buyer's hash
-//!    slot (`{u<id>}`);
-//! 2. one `EXISTS` of the loaded flags: whether the blacklist and the markers were loaded from
-//!    MySQL since Redis last started empty (without them, an absent entry proves nothing);
-//! 3. a look at each product's stock counter and facts (`HMGET`), when the items are valid and
-//!    the reservation strategy is on.
+//!    whether the caller's token is on the logout blacklist, whether the idempotency key's marker
+//!    exists, and whether the buyer's blacklist entries and markers are loaded (their two loaded
+//!    flags): the counter, the entry, the marker and the flags all live in the buyer's hash slot
+//!    (`{u<id>}`);
+//! 2. a look at each product's stock counter and facts (`HMGET`), when the items are valid and
+//!    the reservation strategy is on. A missing hash is the product's own "not loaded".
 //!
 //! Once a drop sells out, that one round trip answers an attempt (SOLD_OUT). Nothing here takes
 //! a unit: the reservation script alone does, atomically, and the look only spares it hopeless
@@ -18,15 +17,17 @@
 //! count against their buyer's limit too; they come with a valid signature, so whoever sends them
 //! could as well have sent attempts with the token before its logout.
 //!
-//! On a Redis Cluster the three commands go to up to three slots (the buyer's, the `{loaded}` flags',
-//! each product's); a cluster client splits the pipeline by node and sends the parts at once,
-//! still one round trip of latency, and no command needs another slot's keys.
+//! On a Redis Cluster the commands go to the buyer's slot and each product's; the connection
+//! splits the pipeline by slot and sends the parts at once (still one round trip of latency),
+//! and no command needs another slot's keys. No key is read by every attempt: a product's slot
+//! sees one `HMGET` per attempt on it (and the reservation script while units are left), a
+//! buyer's slot one script call per attempt of that buyer.
 
 use chrono::{DateTime, Utc};
 use redis::{FromRedisValue, Value};
 use shared::{
     adapters::{
-        redis::{BlacklistAnswer, LOADED_BLACKLIST, RateDecision},
+        redis::{BlacklistAnswer, RateDecision},
         stock::StockReservations,
     },
     auth::SignedToken,
@@ -34,7 +35,7 @@ use shared::{
     domain::{order::CheckoutItem, stock::StockRefusal},
 };
 
-use crate::{CHECKOUT_WINDOW, Deps, markers::LOADED_MARKERS};
+use crate::{CHECKOUT_WINDOW, Deps};
 
 /// What the round trip answered. Every part is `None` when Redis could not be asked: the
 /// checkout then asks MySQL where it must, and the rate limit is this process's own count.
@@ -42,7 +43,7 @@ use crate::{CHECKOUT_WINDOW, Deps, markers::LOADED_MARKERS};
 pub(crate) struct Gate {
     pub blacklist: Option<BlacklistAnswer>,
     pub rate: RateDecision,
-    /// Replies for [`crate::markers::KeyMarkers::certainly_unused`]; `None` without a valid key.
+    /// Replies for [`shared::adapters::redis::KeyMarkers::certainly_unused`]; `None` without a valid key.
     pub markers: Option<(bool, bool)>,
     /// What the reservation script would refuse for the first item it would refuse.
     pub refusal: Option<StockRefusal>,
@@ -73,22 +74,22 @@ pub(crate) async fn ask(
         StockStrategy::Reservation => items.unwrap_or_default(),
         StockStrategy::Lock => &[],
     };
-    // Keys of the buyer's slot whose existence the counting script reports, in this order.
-    let mut exist = vec![deps.platform.authenticator.blacklist_key(token)];
+    // Keys of the buyer's slot whose existence the counting script reports, in this order: the
+    // token's blacklist entry and the buyer's blacklist flag, then (with a key) the key's marker
+    // and the buyer's markers flag.
+    let authenticator = &deps.platform.authenticator;
+    let mut exist = Vec::with_capacity(4);
+    exist.push(authenticator.blacklist_key(token));
+    exist.push(authenticator.blacklist_loaded_key(token));
     if let Some(key) = key {
         exist.push(deps.markers.marker(buyer_id, key.as_bytes()));
+        exist.push(deps.markers.loaded_flag(buyer_id));
     }
-    let redis = &deps.platform.redis;
-    let loaded_flags = [
-        redis.loaded_flag(LOADED_BLACKLIST),
-        redis.loaded_flag(LOADED_MARKERS),
-    ];
     let counter = format!("checkout:{{u{buyer_id}}}");
     let limit = deps.platform.config.orders.checkout_limit_per_minute;
     let asked = deps
         .limiter
         .hit_and_read::<Vec<Value>>(&counter, limit, CHECKOUT_WINDOW, &exist, |pipe| {
-            pipe.exists(&loaded_flags);
             for item in peeked {
                 deps.reservations.peek(pipe, item.product_id);
             }
@@ -104,19 +105,12 @@ pub(crate) async fn ask(
             };
         }
     };
+    let pair = |at: usize| Some((*existing.get(at)?, *existing.get(at + 1)?));
+    let blacklist = pair(0).map(BlacklistAnswer::from_replies);
+    let markers = key.and_then(|_| pair(2));
     // The replies come in the order the reads were added; one that cannot be read counts as
     // unanswered, which only ever sends the checkout the slower, MySQL-checked way.
     let mut replies = replies.iter();
-    // How many of the two flags exist: only both vouch for anything. With one missing (a marker
-    // could not be written, say) both sets count as not loaded: each asks MySQL and is reloaded,
-    // slower but never wrong.
-    let loaded = replies
-        .next()
-        .and_then(|count| usize::from_redis_value(count).ok())
-        .map(|count| count == loaded_flags.len());
-    let listed = existing.first().copied();
-    let blacklist = both(listed, loaded).map(BlacklistAnswer::from_replies);
-    let markers = key.and_then(|_| both(existing.get(1).copied(), loaded));
     let refusal = peeked.iter().find_map(|item| {
         let peek = FromRedisValue::from_redis_value(replies.next()?).ok()?;
         StockReservations::refusal(&peek, item.quantity, now)
@@ -127,9 +121,4 @@ pub(crate) async fn ask(
         markers,
         refusal,
     }
-}
-
-/// Two answers as one pair, when both came.
-fn both(first: Option<bool>, second: Option<bool>) -> Option<(bool, bool)> {
-    Some((first?, second?))
 }

@@ -14,7 +14,6 @@
 
 mod checkout;
 mod gate;
-mod markers;
 mod store;
 
 use std::{sync::Arc, time::Duration};
@@ -27,7 +26,7 @@ use shared::{
     adapters::{
         mysql::finish,
         orders::transition,
-        redis::{ProductPageCache, RateLimiter},
+        redis::{KeyMarkers, ProductPageCache, RateLimiter},
         stock::{ProductLocks, StockReservations},
     },
     domain::{
@@ -62,7 +61,7 @@ pub struct Deps {
     locks: ProductLocks,
     limiter: RateLimiter,
     page_cache: ProductPageCache,
-    markers: markers::KeyMarkers,
+    markers: KeyMarkers,
     lifecycle: OrderLifecycle,
     payments: Payments,
 }
@@ -85,7 +84,7 @@ impl Deps {
             locks: ProductLocks::new(redis.clone()),
             limiter: RateLimiter::new(redis.clone()),
             page_cache,
-            markers: markers::KeyMarkers::new(redis, platform.db.clone()),
+            markers: KeyMarkers::new(redis, platform.db.clone()),
             payments: Payments::new(platform, gateway),
         }
     }

@@ -418,16 +418,6 @@ pub async fn prior_checkout(
     .await
 }
 
-/// Every buyer's idempotency keys of the last day, which the Redis markers are loaded from.
-pub async fn recent_idempotency_keys(db: &MySqlPool) -> Result<Vec<(i64, Vec<u8>)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT buyer_id, idempotency_key FROM payments \
-         WHERE created_at > UTC_TIMESTAMP(6) - INTERVAL 1 DAY",
-    )
-    .fetch_all(db)
-    .await
-}
-
 /// The units left of each product (as the transaction sees them, on a transaction's connection).
 pub async fn stock_left(
     connection: &mut MySqlConnection,

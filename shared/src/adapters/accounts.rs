@@ -17,20 +17,24 @@ pub async fn is_token_revoked(db: &MySqlPool, jti: &str) -> Result<bool, sqlx::E
     Ok(found.is_some())
 }
 
-/// One logged-out token that has not expired yet.
+/// One logged-out token of a user that has not expired yet.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RevokedToken {
-    pub user_id: i64,
     pub jti: String,
     pub expires_at: DateTime<Utc>,
 }
 
-/// Every logged-out token that has not expired yet.
-pub async fn unexpired_revocations(db: &MySqlPool) -> Result<Vec<RevokedToken>, sqlx::Error> {
+/// Every logged-out token of `user_id` that has not expired yet
+/// (`idx_revoked_access_tokens_user`).
+pub async fn unexpired_revocations(
+    db: &MySqlPool,
+    user_id: i64,
+) -> Result<Vec<RevokedToken>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT user_id, jti, expires_at FROM revoked_access_tokens \
-         WHERE expires_at > UTC_TIMESTAMP(6)",
+        "SELECT jti, expires_at FROM revoked_access_tokens \
+         WHERE user_id = ? AND expires_at > UTC_TIMESTAMP(6)",
     )
+    .bind(user_id)
     .fetch_all(db)
     .await
 }

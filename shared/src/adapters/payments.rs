@@ -151,3 +151,19 @@ pub async fn mark_refunded_in_full(db: &MySqlPool, payment_id: &str) -> Result<(
         .await?;
     Ok(())
 }
+
+/// One buyer's idempotency keys of the last day, which the buyer's Redis markers are loaded from
+/// (`uq_payments_buyer_idempotency_key`'s prefix).
+pub async fn recent_idempotency_keys(
+    db: &MySqlPool,
+    buyer_id: i64,
+) -> Result<Vec<Vec<u8>>, sqlx::Error> {
+    let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
+        "SELECT idempotency_key FROM payments \
+         WHERE buyer_id = ? AND created_at > UTC_TIMESTAMP(6) - INTERVAL 1 DAY",
+    )
+    .bind(buyer_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|(key,)| key).collect())
+}

@@ -6,16 +6,23 @@
 //!
 //! One file per concern, all reached through this module's paths:
 //! [`RedisStore`] (connection, keys, breaker, loaded flags), [`RateLimiter`],
-//! [`RefreshTokenStore`], [`BlacklistCache`] and [`ProductPageCache`].
+//! [`RefreshTokenStore`], [`BlacklistCache`], [`KeyMarkers`] (the checkout's idempotency
+//! markers) and [`ProductPageCache`].
 
 mod blacklist;
+#[cfg(all(test, feature = "testing"))]
+mod cluster_tests;
+mod key_markers;
 mod product_page;
 mod rate_limit;
 mod refresh_tokens;
 mod store;
 
 pub use blacklist::{BlacklistAnswer, BlacklistCache};
+pub use key_markers::{KeyMarkers, LOADED_MARKERS};
 pub use product_page::ProductPageCache;
 pub use rate_limit::{RateDecision, RateLimiter};
 pub use refresh_tokens::{RefreshTokenStore, Rotation};
-pub use store::{LOADED_BLACKLIST, RELOAD_CLAIM, RedisStore};
+pub use store::{
+    LOADED_BLACKLIST, LOADED_TTL, RedisConnection, RedisStore, cross_slot_errors, key_slot,
+};

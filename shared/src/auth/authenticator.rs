@@ -87,11 +87,16 @@ impl Authenticator {
     }
 
     /// The key of `token`'s blacklist entry, in its user's hash slot (`{u<id>}`), for a handler
-    /// that asks whether it exists along with its own commands. Whether the list is loaded is
-    /// the [`crate::adapters::redis::LOADED_BLACKLIST`] flag ([`RedisStore::loaded_flag`]).
+    /// that asks whether it exists along with its own commands.
     pub fn blacklist_key(&self, token: &SignedToken) -> String {
         self.blacklist
             .entry_key(token.principal.user_id, &token.principal.jti)
+    }
+
+    /// The key of the flag saying that `token`'s user's blacklist entries are loaded
+    /// ([`RedisStore::loaded_flag`]), in the same slot as [`Authenticator::blacklist_key`].
+    pub fn blacklist_loaded_key(&self, token: &SignedToken) -> String {
+        self.blacklist.loaded_key(token.principal.user_id)
     }
 
     /// The second half of [`Authenticator::authenticate`]: refuses a logged-out token. `answer` is
@@ -106,13 +111,12 @@ impl Authenticator {
         let revoked = match answer {
             Some(BlacklistAnswer::Listed) => true,
             Some(BlacklistAnswer::NotListed) => false,
-            Some(BlacklistAnswer::NotLoaded) => {
-                let revoked = self.revoked_in_mysql(jti).await?;
-                if let Err(err) = self.reload_blacklist().await {
-                    tracing::warn!(%err, "could not reload the token blacklist into Redis");
-                }
-                revoked
-            }
+            // The user's list is read from MySQL once, and answers this request too.
+            Some(BlacklistAnswer::NotLoaded) => self
+                .reload_blacklist(token.principal.user_id)
+                .await?
+                .iter()
+                .any(|(listed, _)| listed == jti),
             None => self.revoked_in_mysql(jti).await?,
         };
         if revoked {
@@ -127,27 +131,46 @@ impl Authenticator {
         Ok(accounts::is_token_revoked(&self.db, jti).await?)
     }
 
-    /// Copies the unexpired part of the MySQL blacklist into Redis and marks it loaded.
-    /// Only one of the requests that find it not loaded does it; the others asked MySQL already.
-    async fn reload_blacklist(&self) -> Result<(), ApiError> {
-        if !self.blacklist.claim_reload().await? {
-            return Ok(());
+    /// Loads the user's blacklist entries unless they are loaded: called at login and refresh,
+    /// so that the user's first requests with the new token find them (one `EXISTS` when they
+    /// are).
+    pub async fn warm(&self, user_id: i64) -> Result<(), ApiError> {
+        if !self.blacklist.is_loaded(user_id).await? {
+            self.reload_blacklist(user_id).await?;
         }
-        let rows = accounts::unexpired_revocations(&self.db).await?;
-        let entries: Vec<(i64, String, u64)> = rows
-            .into_iter()
-            .map(|row| (row.user_id, row.jti, seconds_until(row.expires_at)))
-            .collect();
-        self.blacklist.add(&entries, true).await?;
-        tracing::info!(tokens = entries.len(), "token blacklist loaded into Redis");
         Ok(())
+    }
+
+    /// Reads the user's unexpired part of the MySQL blacklist and copies it into Redis, marked
+    /// loaded; returns it (jti, seconds left), so that the request that found the user's
+    /// entries missing answers from it. A MySQL failure fails the request; a Redis failure is
+    /// only logged (the next request tries again). Concurrent reloads of one user write the same
+    /// entries, so none is claimed: each costs the one indexed query its request needs anyway.
+    async fn reload_blacklist(&self, user_id: i64) -> Result<Vec<(String, u64)>, ApiError> {
+        let rows = accounts::unexpired_revocations(&self.db, user_id).await?;
+        let entries: Vec<(String, u64)> = rows
+            .into_iter()
+            .map(|row| (row.jti, seconds_until(row.expires_at)))
+            .collect();
+        match self.blacklist.add(user_id, &entries, true).await {
+            Ok(()) => tracing::debug!(
+                user_id,
+                tokens = entries.len(),
+                "user's token blacklist loaded into Redis"
+            ),
+            Err(err) => {
+                tracing::warn!(%err, user_id, "could not load the user's token blacklist into Redis");
+            }
+        }
+        Ok(entries)
     }
 
     /// Logout: the token is refused from now until it expires. MySQL first, so that a Redis
     /// failure cannot leave a logged-out token working.
     ///
-    /// When Redis does not take the entry (down, out of memory, read-only), the blacklist's loaded
-    /// flag is dropped, so that every check asks MySQL until the list is reloaded. If Redis takes
+    /// When Redis does not take the entry (down, out of memory, read-only), the user's blacklist
+    /// loaded flag is dropped, so that every check of the user's tokens asks MySQL until they are
+    /// reloaded. If Redis takes
     /// neither, it would go on vouching for the token: the logout is refused (503), and the
     /// caller may try again.
     pub async fn revoke(&self, principal: &Principal) -> Result<(), ApiError> {
@@ -161,14 +184,15 @@ impl Authenticator {
         let Err(err) = self
             .blacklist
             .add(
-                &[(principal.user_id, principal.jti.clone(), seconds_left)],
+                principal.user_id,
+                &[(principal.jti.clone(), seconds_left)],
                 false,
             )
             .await
         else {
             return Ok(());
         };
-        match self.blacklist.forget_loaded().await {
+        match self.blacklist.forget_loaded(principal.user_id).await {
             Ok(()) => {
                 tracing::warn!(%err, "logout not recorded in Redis; its blacklist is read from MySQL until reloaded");
                 Ok(())

@@ -13,7 +13,11 @@ pub(super) async fn if_used(
     attempt: &Attempt<'_>,
     markers: Option<(bool, bool)>,
 ) -> Result<Option<Response<Body>>, ApiError> {
-    if deps.markers.certainly_unused(markers).await {
+    if deps
+        .markers
+        .certainly_unused(attempt.buyer_id, attempt.key, markers)
+        .await
+    {
         return Ok(None);
     }
     if_used_in_mysql(deps, attempt).await

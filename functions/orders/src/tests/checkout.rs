@@ -223,13 +223,13 @@ async fn a_logged_out_token_cannot_check_out() {
     let blacklist = shared::adapters::redis::BlacklistCache::new(redis.clone());
     let () = redis::pipe()
         .del(blacklist.entry_key(buyer_id, &principal.jti))
-        .del(redis.loaded_flag(shared::adapters::redis::LOADED_BLACKLIST))
+        .del(redis.loaded_flag(shared::adapters::redis::LOADED_BLACKLIST, buyer_id))
         .query_async(&mut connection)
         .await
         .unwrap();
     let refused_after_restart = app.checkout(&buyer, "checkout-0002", one(product)).await;
     let reloaded: bool = redis::cmd("EXISTS")
-        .arg(redis.loaded_flag(shared::adapters::redis::LOADED_BLACKLIST))
+        .arg(redis.loaded_flag(shared::adapters::redis::LOADED_BLACKLIST, buyer_id))
         .query_async(&mut connection)
         .await
         .unwrap();

@@ -3,23 +3,6 @@
 use super::*;
 
 #[tokio::test]
-async fn of_many_requests_finding_a_set_lost_one_claims_its_reload() {
-    let app = App::new().await;
-    let mut racing = tokio::task::JoinSet::new();
-    for _ in 0..20 {
-        let redis = app.ctx.platform.redis.clone();
-        racing.spawn(async move {
-            redis
-                .claim("ck:loading", Duration::from_secs(10))
-                .await
-                .unwrap()
-        });
-    }
-    let claimed = racing.join_all().await;
-    assert_eq!(claimed.iter().filter(|claimed| **claimed).count(), 1);
-}
-
-#[tokio::test]
 async fn the_same_key_replays_the_first_answer() {
     let app = App::new().await;
     let (partner, _) = app.ctx.user(Role::Partner).await;
@@ -189,4 +172,57 @@ async fn concurrent_retries_at_the_unpaid_orders_cap_replay_instead_of_being_ref
         assert_eq!(bodies.len(), 1, "{key}: every retry got the same answer");
     }
     assert_eq!(app.scalar("SELECT COUNT(*) FROM orders").await, 2);
+}
+
+/// On a Redis Cluster one shard can restart empty while the others keep their keys. The buyer's
+/// markers and the flag saying they are loaded share the buyer's slot, so they are lost together:
+/// the retry of a finished checkout asks MySQL and replays it, instead of a flag on another shard
+/// vouching that the key was never used (and the retry being told SOLD_OUT).
+#[tokio::test]
+async fn a_buyer_whose_slot_lost_its_keys_is_still_replayed() {
+    let app = App::new().await;
+    let (partner, _) = app.ctx.user(Role::Partner).await;
+    let (buyer_id, buyer) = app.ctx.user(Role::Buyer).await;
+    let product = app.product(partner, 1, 1).await;
+    let first = app.checkout(&buyer, "checkout-0001", one(product)).await;
+    assert_eq!(first.status(), 201);
+    let replay = app.checkout(&buyer, "checkout-0001", one(product)).await;
+    assert_eq!(
+        replay.status(),
+        201,
+        "the buyer's markers are loaded by now"
+    );
+
+    // The buyer's slot forgets everything (its shard restarted); the product's does not, so
+    // the product stays sold out in Redis.
+    let mut connection = app.ctx.platform.redis.connection().await.unwrap();
+    let lost: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*{{u{buyer_id}}}*", app.ctx.redis_prefix))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(!lost.is_empty());
+    for key in &lost {
+        let () = redis::cmd("DEL")
+            .arg(key)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+    }
+
+    let after_loss = app.checkout(&buyer, "checkout-0001", one(product)).await;
+    assert_eq!(after_loss.status(), 201, "{:?}", body_json(&after_loss));
+    assert_eq!(after_loss.body().as_ref(), first.body().as_ref());
+    // The buyer's markers were reloaded from MySQL along the way.
+    let reloaded: bool = redis::cmd("EXISTS")
+        .arg(
+            app.ctx
+                .platform
+                .redis
+                .loaded_flag(shared::adapters::redis::LOADED_MARKERS, buyer_id),
+        )
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(reloaded);
 }

@@ -91,8 +91,8 @@ impl RateLimiter {
     /// - runs the commands `reads` adds to the pipeline, returning their replies (as `T`).
     ///
     /// Both run whatever the decision, so `reads` must change nothing. The checkout's gate asks
-    /// the buyer's blacklist entry and idempotency marker and reads the loaded flags and the
-    /// stock counters this way.
+    /// the buyer's blacklist entry, idempotency marker and loaded flags, and reads the stock
+    /// counters (other slots: on a cluster the pipeline is split by slot), this way.
     pub async fn hit_and_read<T: FromRedisValue>(
         &self,
         name: &str,

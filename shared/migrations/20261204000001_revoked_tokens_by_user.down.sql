@@ -1,0 +1,1 @@
+ALTER TABLE revoked_access_tokens DROP KEY idx_revoked_access_tokens_user;
