@@ -224,7 +224,9 @@ def _function_env_problems(env: dict[str, Any], unresolved: set[str], refs: dict
                            mode: str) -> tuple[bool, str]:
     problems = []
     missing = sorted(name for name, value in env.items()
-                     if value is None or isinstance(value, dict) or value in unresolved or value == "")
+                     if value is None or isinstance(value, dict) or value in unresolved or value == ""
+                     # A dynamic reference (SSM, Secrets Manager) only CloudFormation resolves.
+                     or "{{resolve:" in str(value))
     if missing:
         problems.append(f"no value for {missing}")
     for variable, service_name in URL_SERVICES.items():
