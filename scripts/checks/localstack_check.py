@@ -223,8 +223,11 @@ def _function_env_problems(env: dict[str, Any], unresolved: set[str], refs: dict
                            services: dict[str, Service], mysql_env: dict[str, Any],
                            mode: str) -> tuple[bool, str]:
     problems = []
+    # DATABASE_PASSWORD may be empty: the compose file's MySQL root has no password, and an empty
+    # value means "the password in DATABASE_URL" (shared/src/config.rs).
     missing = sorted(name for name, value in env.items()
-                     if value is None or isinstance(value, dict) or value in unresolved or value == ""
+                     if value is None or isinstance(value, dict) or value in unresolved
+                     or (value == "" and name != "DATABASE_PASSWORD")
                      # A dynamic reference (SSM, Secrets Manager) only CloudFormation resolves.
                      or "{{resolve:" in str(value))
     if missing:
