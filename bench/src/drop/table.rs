@@ -43,14 +43,14 @@ pub(super) fn print_phase(name: &str, phase: &PhaseFigures) {
 /// cluster, and the Redis work that lands on the product's slot.
 pub(super) fn print_hot_shard(name: &str, shard: &HotShard) {
     println!(
-        "  {name} hot shard (sample of {} attempts after the sell-out): Redis CPU {:.2} µs/attempt \
-         ({:.2} executing commands); on the product's slot {} {:.2} µs/attempt (at most {:.2}), \
+        "  {name} hot shard (sample of {} attempts after the sell-out): Redis CPU {:.2} µs/attempt; \
+         on the product's slot {} {:.2} µs/attempt ({:.0}% of the commands; at most {:.2}), \
          commands: {}",
         thousands(shard.sample_attempts),
         shard.redis_cpu_us_per_attempt,
-        shard.redis_exec_us_per_attempt,
         shard.product_slot,
         shard.product_slot_redis_cpu_us_per_attempt,
+        shard.product_slot_command_share * 100.0,
         shard.product_slot_redis_cpu_us_per_attempt_upper_bound,
         redis_commands(&shard.product_slot_commands_per_attempt)
     );
