@@ -36,7 +36,7 @@ use anyhow::{Context, ensure};
 use axum::body::Bytes;
 use chrono::Utc;
 use serde::Serialize;
-use shared::{Config, auth::TokenCodec, domain::auth::Role};
+use shared::{Config, adapters::redis::RedisStore, auth::TokenCodec, domain::auth::Role};
 use sqlx::{Connection, Executor, MySqlConnection};
 
 use self::{
@@ -46,6 +46,7 @@ use self::{
 };
 use crate::{
     args::Environment,
+    keys::flush,
     machine::Machine,
     report::{self, median, round, thousands},
     settlement::BenchAws,
@@ -301,6 +302,8 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     }
     .await;
     drop_database(&server).await;
+    let redis = RedisStore::with_prefix(&args.env.redis_url, REDIS_PREFIX)?;
+    flush(&redis).await?;
     let starts = outcome?;
 
     let mut sizes = BTreeMap::new();
@@ -537,7 +540,9 @@ impl<'a> Bench<'a> {
             }
             None => event.to_owned(),
         };
-        let env = self.environment(function, aws);
+        // Keys of the start's own, so that no start finds another's (a login rate limit).
+        let prefix = format!("{REDIS_PREFIX}{round}:{function}:");
+        let env = self.environment(function, aws, &prefix);
         let request_id = format!("{function}-{round}-{}", uuid::Uuid::new_v4().simple());
         let log = self.log_dir.join(format!("{NAME}-{function}.log"));
         cold_start(
@@ -555,7 +560,12 @@ impl<'a> Bench<'a> {
     }
 
     /// What Lambda sets, and the function's configuration: nothing else reaches the process.
-    fn environment(&self, function: &str, aws: &BenchAws) -> Vec<(String, String)> {
+    fn environment(
+        &self,
+        function: &str,
+        aws: &BenchAws,
+        redis_prefix: &str,
+    ) -> Vec<(String, String)> {
         let region = runtime_api::region();
         [
             ("PATH", "/usr/local/bin:/usr/bin:/bin"),
@@ -575,7 +585,7 @@ impl<'a> Bench<'a> {
             ("AWS_ENDPOINT_URL", self.args.aws_endpoint.as_str()),
             ("DATABASE_URL", self.database_url.as_str()),
             ("REDIS_URL", self.args.env.redis_url.as_str()),
-            ("REDIS_KEY_PREFIX", REDIS_PREFIX),
+            ("REDIS_KEY_PREFIX", redis_prefix),
             ("JWT_SECRET", JWT_SECRET),
             ("SETTLEMENT_RUNS_TABLE", aws.table.as_str()),
             ("SETTLEMENT_QUEUE_URL", aws.queue_url.as_str()),
