@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::{drop, products_list, settlement};
+use crate::{cold_start, drop, products_list, settlement};
 
 /// KickSync's benchmarks. Each measures its baseline in the same run and writes
 /// bench/results/<name>.json.
@@ -25,6 +25,9 @@ pub enum Command {
     /// A drop of 1,000 units raced by 100,000 attempts: the reservation strategy against the
     /// replaced system's per-product lock and the floor (one Lua decrement on the same stack).
     Drop(drop::Args),
+    /// Each function's release binary from process start to its first invocation answered,
+    /// against a hello-world lambda_runtime function (the floor), and each package's zip size.
+    ColdStart(cold_start::Args),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -32,5 +35,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ProductsList(args) => products_list::run(&args).await,
         Command::Settlement(args) => settlement::run(&args).await,
         Command::Drop(args) => drop::run(&args).await,
+        Command::ColdStart(args) => cold_start::run(&args).await,
     }
 }

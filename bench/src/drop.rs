@@ -31,8 +31,15 @@
 //! MariaDB (`/proc/<pid>/stat`), the machine's busy time (`/proc/stat`) and Redis's per-command
 //! call counts (`INFO commandstats`), and reports them per attempt. With every core busy,
 //! attempts/s is the machine's cores divided by the CPU time one attempt costs all processes
-//! together, so these figures say what to shave. Redis and the machine are shared: other
-//! clients' work shows up as `rest` and in the command counts.
+//! together, so these figures say what to shave. Redis is a server the bench starts for the run
+//! (`--redis-port`), so its counters are the run's alone; the machine is shared: other work
+//! shows up as `rest`.
+//!
+//! # The hot shard
+//!
+//! After phase B of the reservation strategy and of the floor, a sample of attempts under
+//! `MONITOR` says which keys an attempt touches and which of its commands land on the product's
+//! hash slot, and phase B's Redis counters say what that costs: see [`shard`].
 //!
 //! # wrk
 //!
@@ -47,6 +54,8 @@ mod configuration;
 mod database;
 mod figures;
 mod phase;
+mod shard;
+mod slots;
 mod table;
 #[cfg(test)]
 mod tests;
@@ -63,11 +72,12 @@ pub use self::args::Args;
 use self::{
     configuration::{Bench, WorkDir},
     database::{StatementCounter, clean_up, create_database},
-    figures::{Measured, summarise},
+    figures::{ByRound, Measured, summarise},
     table::print_table,
 };
 use crate::{
     machine::Machine,
+    redis_server::PrivateRedis,
     report::{self, round, thousands},
 };
 
@@ -153,6 +163,8 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     );
 
     let work = WorkDir::create()?;
+    let private_redis = PrivateRedis::start(args.redis_port, &args.env.log_dir, NAME).await?;
+    println!("Redis: the bench's own server on {}", private_redis.addr());
     let server = args.env.mysql_url.trim_end_matches('/').to_owned();
     let mut admin = MySqlConnection::connect(&server)
         .await
@@ -161,7 +173,8 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     let outcome = async {
         counter.counting(&mut admin, false).await?;
         create_database(&mut admin).await?;
-        let bench = Bench::prepare(args, &server, &runner_binary, &work).await?;
+        let bench =
+            Bench::prepare(args, &server, &runner_binary, &work, private_redis.addr()).await?;
         let mut rounds: BTreeMap<&str, Vec<Measured>> = BTreeMap::new();
         for round in 1..=args.rounds {
             for setup in &setups {
@@ -182,6 +195,7 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     clean_up(&mut admin, counter).await;
     let (rounds, jwt_verify_us) = outcome?;
 
+    drop(private_redis);
     let by_round = paired_ratios(&rounds);
     let mut by_setup: BTreeMap<&str, Measured> = rounds
         .into_iter()
@@ -206,11 +220,13 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     print_table(&results);
     if args.rounds > 1 {
         println!(
-            "\nrounds, attempts/s: reservation {:?}, floor {:?}; reservation/floor by round {:?} \
-             (the figures above are each configuration's median round)",
+            "\nrounds, attempts/s: reservation {:?}, floor {:?}; reservation/floor by round {:?}; \
+             product-slot Redis CPU per attempt, reservation/floor by round {:?} (the figures \
+             above are each configuration's median round)",
             results.reservation.rounds_attempts_per_s,
             results.floor.rounds_attempts_per_s,
-            results.ratios.reservation_vs_floor_by_round
+            results.ratios.reservation_vs_floor_by_round,
+            results.ratios.product_slot_redis_cpu_vs_floor_by_round
         );
     }
     let path = report::write_json(&args.env.results_dir, NAME, &results)?;
@@ -237,16 +253,35 @@ fn median_index(values: &[f64]) -> usize {
         .unwrap_or(0)
 }
 
-/// Reservation over floor, round by round.
-fn paired_ratios(rounds: &BTreeMap<&str, Vec<Measured>>) -> Vec<f64> {
-    match (rounds.get("reservation"), rounds.get("floor")) {
-        (Some(reservation), Some(floor)) => reservation
-            .iter()
-            .zip(floor)
-            .map(|(ours, bare)| round(ours.attempts_per_s / bare.attempts_per_s, 3))
-            .collect(),
-        _ => Vec::new(),
+/// Reservation over floor, round by round: attempts/s, and Redis CPU per attempt on the
+/// product's slot where both sampled it.
+fn paired_ratios(rounds: &BTreeMap<&str, Vec<Measured>>) -> ByRound {
+    let (Some(reservation), Some(floor)) = (rounds.get("reservation"), rounds.get("floor")) else {
+        return ByRound::default();
+    };
+    let mut by_round = ByRound::default();
+    for (ours, bare) in reservation.iter().zip(floor) {
+        by_round
+            .attempts_per_s
+            .push(round(ours.attempts_per_s / bare.attempts_per_s, 3));
+        if let (Some(ours), Some(bare)) = (&ours.hot_shard, &bare.hot_shard) {
+            let floor_cpu = bare.product_slot_redis_cpu_us_per_attempt.max(1e-9);
+            by_round.product_slot_cpu.push(round(
+                ours.product_slot_redis_cpu_us_per_attempt / floor_cpu,
+                3,
+            ));
+            by_round.product_slot_cpu_upper_bound.push(round(
+                ours.product_slot_redis_cpu_us_per_attempt_upper_bound / floor_cpu,
+                3,
+            ));
+            for key in &ours.shared_keys_read_by_every_attempt {
+                if !by_round.shared_keys.contains(key) {
+                    by_round.shared_keys.push(key.clone());
+                }
+            }
+        }
     }
+    by_round
 }
 
 fn validate(args: &Args) -> anyhow::Result<()> {
@@ -280,7 +315,8 @@ fn phases(args: &Args) -> (u64, u64) {
 fn command(args: &Args) -> String {
     format!(
         "scripts/bench {NAME} --units {} --attempts {} --buyers {} --connections {} --threads {} \
-         --port {} --sell-out-percent {} --db-connections {} --checkout-limit {}",
+         --port {} --sell-out-percent {} --db-connections {} --checkout-limit {} --rounds {} \
+         --redis-port {} --shard-sample {}",
         args.units,
         args.attempts,
         args.buyers,
@@ -289,6 +325,9 @@ fn command(args: &Args) -> String {
         args.port,
         args.sell_out_percent,
         args.db_connections,
-        args.checkout_limit
+        args.checkout_limit,
+        args.rounds,
+        args.redis_port,
+        args.shard_sample
     )
 }

@@ -28,8 +28,15 @@
 //!   system's lock and the floor (`POST /_bench/drop-floor`), with a MySQL audit of every sale;
 //!   its `database` (bench database, runner user, statement counting, data), `configuration`
 //!   (one configuration from scratch), `phase` (one wrk phase through `bench/scripts/drop.lua`),
-//!   `usage` (CPU and Redis counters around a phase), `audit`, `figures` and `table`.
+//!   `usage` (CPU and Redis counters around a phase), `shard` and `slots` (the Redis work per
+//!   attempt on the product's hash slot, from a MONITOR sample), `audit`, `figures` and `table`.
+//! - [`cold_start`]: `bench cold-start`, each function's release binary from process start to
+//!   its first invocation answered against the floor (`bench/floor-lambda`, a hello-world
+//!   `lambda_runtime` function), through a Lambda Runtime API the bench serves itself
+//!   (`runtime_api`), one start at a time (`launch`), and each deployment package's size
+//!   (`package`).
 //! - [`runner`]: the release `kicksync-local` as a child process, one per configuration.
+//! - [`redis_server`]: a Redis server of the bench's own, so Redis's counters are the run's.
 //! - [`wrk`]: runs `wrk --latency` and parses its report.
 //! - [`keys`]: the bench's Redis keys, flushed by prefix.
 //! - [`machine`]: the machine the figures were measured on, and everything read from `/proc`
@@ -39,11 +46,13 @@
 
 pub mod args;
 pub mod cli;
+pub mod cold_start;
 pub mod drop;
 pub mod keys;
 pub mod machine;
 pub mod products_list;
 pub mod progress;
+pub mod redis_server;
 pub mod report;
 pub mod runner;
 pub mod settlement;

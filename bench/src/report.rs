@@ -54,6 +54,13 @@ pub fn round(value: f64, decimals: i32) -> f64 {
     (value * scale).round() / scale
 }
 
+/// The median of `values` (the lower middle one for an even count); `None` when empty.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len().saturating_sub(1) / 2).copied()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +77,16 @@ mod tests {
         assert_eq!(latency(21.05), "21.1 ms");
         assert_eq!(latency(5_020.0), "5.02 s");
         assert!((round(0.123_456, 3) - 0.123).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_median_is_the_middle_value() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(
+            median(&[4.0, 1.0, 3.0, 2.0]),
+            Some(2.0),
+            "the lower middle of four"
+        );
+        assert_eq!(median(&[]), None);
     }
 }

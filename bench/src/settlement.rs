@@ -27,11 +27,11 @@ use chrono::{NaiveDate, Utc};
 use serde_json::json;
 use sqlx::{Connection, Executor, MySqlConnection};
 
-pub use self::args::Args;
+pub use self::{args::Args, end_to_end::BenchAws};
 use self::{
     baselines::{bulk_insert, floor, naive},
     data::{explain, generate, seed_partners},
-    end_to_end::{Bench, BenchAws},
+    end_to_end::Bench,
     timeline::Timeline,
 };
 use crate::{

@@ -40,6 +40,14 @@ pub struct Args {
     /// ratio. The lock strategy (a minute or two a round) runs in the first round only.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=9))]
     pub rounds: u32,
+    /// The port of the Redis server the bench starts for the run (127.0.0.1), so that Redis's
+    /// CPU and command counts are the configuration's alone.
+    #[arg(long, default_value_t = 6392)]
+    pub redis_port: u16,
+    /// Attempts sent after phase B, with the drop sold out, while a MONITOR connection records
+    /// which keys each attempt touches (untimed); 0 skips the hot-shard figures.
+    #[arg(long, default_value_t = 2_000)]
+    pub shard_sample: u64,
     /// Measure only these configurations (comma-separated); the results file is written only
     /// when all three ran.
     #[arg(long, value_enum, value_delimiter = ',')]

@@ -22,7 +22,8 @@ use super::{
     figures::{Measured, combine},
     phase::WRK_SCRIPT,
     phases,
-    table::print_phase,
+    shard::{HotShard, KeySample, Monitor, ProductKey, SAMPLE_END},
+    table::{print_hot_shard, print_phase},
     usage::Pids,
 };
 use crate::{
@@ -77,6 +78,9 @@ pub(super) struct Bench<'a> {
     pub(super) work: &'a WorkDir,
     pub(super) jwt_verify_us: f64,
     pub(super) client: reqwest::Client,
+    /// The bench's own Redis server, every configuration's.
+    pub(super) redis_url: String,
+    pub(super) redis_addr: SocketAddr,
 }
 
 impl<'a> Bench<'a> {
@@ -85,6 +89,7 @@ impl<'a> Bench<'a> {
         server: &str,
         runner_binary: &'a Path,
         work: &'a WorkDir,
+        redis_addr: SocketAddr,
     ) -> anyhow::Result<Self> {
         let db = MySqlPoolOptions::new()
             .max_connections(POOL_CONNECTIONS)
@@ -146,6 +151,8 @@ impl<'a> Bench<'a> {
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()?,
+            redis_url: format!("redis://{redis_addr}"),
+            redis_addr,
         })
     }
 
@@ -184,7 +191,7 @@ impl<'a> Bench<'a> {
     ) -> anyhow::Result<Measured> {
         let args = self.args;
         reset(&self.db, self.product_id, args.units).await?;
-        let redis = RedisStore::with_prefix(&args.env.redis_url, &setup.redis_prefix())?;
+        let redis = RedisStore::with_prefix(&self.redis_url, &setup.redis_prefix())?;
         flush(&redis).await?;
         if setup == Setup::Floor {
             let mut connection = redis.connection().await?;
@@ -219,6 +226,13 @@ impl<'a> Bench<'a> {
         let b_to = runner_started.elapsed();
         let after = counter.read(admin).await?;
         counter.counting(admin, false).await?;
+        let hot_shard = match setup {
+            Setup::Lock => None,
+            _ => {
+                self.hot_shard(setup, &url, phase_a + phase_b, &pids, &redis, &b)
+                    .await?
+            }
+        };
         runner
             .stop()
             .await
@@ -233,7 +247,7 @@ impl<'a> Bench<'a> {
             _ => audit.as_ref().and_then(|audit| audit.redis_remaining),
         };
         flush(&redis).await?;
-        let figures = combine(
+        let mut figures = combine(
             setup,
             u64::from(args.units),
             a,
@@ -242,9 +256,13 @@ impl<'a> Bench<'a> {
             (setup != Setup::Floor).then(|| counter.between(before, after)),
             sweeps_between(b_from, b_to),
         );
+        figures.hot_shard = hot_shard;
         check_sale(setup, &figures, u64::from(args.units), redis_left)?;
         for (label, phase) in [("A", &figures.phase_a), ("B", &figures.phase_b)] {
             print_phase(&format!("{} {label}", setup.name()), phase);
+        }
+        if let Some(shard) = &figures.hot_shard {
+            print_hot_shard(setup.name(), shard);
         }
         if let Some(audit) = &figures.audit {
             println!(
@@ -274,7 +292,7 @@ impl<'a> Bench<'a> {
         let mut env = vec![
             ("DATABASE_URL", self.runner_database_url.clone()),
             ("DATABASE_MAX_CONNECTIONS", args.db_connections.to_string()),
-            ("REDIS_URL", args.env.redis_url.clone()),
+            ("REDIS_URL", self.redis_url.clone()),
             ("REDIS_KEY_PREFIX", setup.redis_prefix()),
             ("JWT_SECRET", JWT_SECRET.to_owned()),
             ("ACCESS_TOKEN_TTL_SECONDS", TOKEN_TTL.as_secs().to_string()),
@@ -300,6 +318,45 @@ impl<'a> Bench<'a> {
             &self.client,
         )
         .await
+    }
+
+    /// The hot-shard figures: `--shard-sample` more attempts (the drop is sold out) under
+    /// MONITOR, their keys placed by slot, costed with phase B's Redis counters (see
+    /// [`super::shard`]). `None` when the sample is switched off.
+    async fn hot_shard(
+        &self,
+        setup: Setup,
+        url: &str,
+        first: u64,
+        pids: &Pids,
+        redis: &RedisStore,
+        phase_b: &super::figures::PhaseFigures,
+    ) -> anyhow::Result<Option<HotShard>> {
+        let count = self.args.shard_sample;
+        if count == 0 {
+            return Ok(None);
+        }
+        let monitor = Monitor::start(self.redis_addr).await?;
+        self.phase(setup, "sample", url, first, count, pids, redis)
+            .await?;
+        let mut connection = redis.connection().await?;
+        let _: String = redis::cmd("ECHO")
+            .arg(SAMPLE_END)
+            .query_async(&mut connection)
+            .await?;
+        let lines = monitor.finish().await?;
+        let product = ProductKey {
+            key: match setup {
+                Setup::Floor => redis.key(DROP_FLOOR_KEY),
+                _ => redis.key_of(format_args!("stock:{{p{}}}", self.product_id)),
+            },
+        };
+        let sample = KeySample::count(&lines, count, &product, redis.prefix());
+        Ok(Some(HotShard::new(
+            sample,
+            &phase_b.where_time_goes,
+            phase_b.attempts,
+        )))
     }
 
     /// Units left: MySQL's `stock_remaining`, or the floor's Redis counter.

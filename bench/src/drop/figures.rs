@@ -7,7 +7,10 @@ use chrono::Utc;
 use serde::Serialize;
 use shared::Config;
 
-use super::{Args, JWT_SECRET, Setup, TOKEN_TTL, command, database::StatementCounter, phases};
+use super::{
+    Args, JWT_SECRET, Setup, TOKEN_TTL, command, database::StatementCounter, median_index, phases,
+    shard::HotShard,
+};
 use crate::{
     machine::Machine,
     report::{round, thousands},
@@ -17,6 +20,8 @@ use crate::{
 /// Targets, measured in the same run.
 const TARGET_VS_LOCK: f64 = 10.0;
 const TARGET_VS_FLOOR: f64 = 0.5;
+/// The product's shard may do at most this much of the floor's Redis CPU per attempt.
+const TARGET_SHARD_CPU_VS_FLOOR: f64 = 1.5;
 
 /// Responses by status.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -46,8 +51,14 @@ pub(super) struct TimeSpent {
     pub(super) cores: CpuSplit,
     pub(super) cpu_us_per_attempt: CpuSplit,
     /// Redis commands per attempt over the phase, by command (a pipeline of two EXISTS is one
-    /// round trip and two commands). Redis is shared: other clients' commands count too.
+    /// round trip and two commands; a script's own calls count too).
     pub(super) redis_commands_per_attempt: BTreeMap<String, f64>,
+    /// Redis's own CPU over the phase (`INFO cpu`: `used_cpu_sys + used_cpu_user`).
+    #[serde(skip)]
+    pub(super) redis_used_cpu_s: Option<f64>,
+    /// Calls and execution µs by command over the phase (`INFO commandstats`).
+    #[serde(skip)]
+    pub(super) redis_exec: BTreeMap<String, (u64, u64)>,
 }
 
 #[derive(Debug, Serialize)]
@@ -113,16 +124,49 @@ pub(super) struct Measured {
     /// Attempts/s of every round of this configuration, in the order they ran; the figures
     /// above are the median round's.
     pub(super) rounds_attempts_per_s: Vec<f64>,
+    /// The Redis work per attempt that lands on the product's slot, after the sell-out (the
+    /// median round's; not for the lock strategy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) hot_shard: Option<HotShard>,
 }
 
 #[derive(Debug, Serialize)]
 pub(super) struct Ratios {
     pub(super) reservation_vs_lock: f64,
+    /// The median of the per-round ratios.
     pub(super) reservation_vs_floor: f64,
     /// Phase B alone: every attempt refused as sold out.
     pub(super) reservation_vs_floor_phase_b: f64,
     /// Each round's reservation over the same round's floor.
     pub(super) reservation_vs_floor_by_round: Vec<f64>,
+    /// Redis CPU per attempt after the sell-out on the product's slot, reservation over floor:
+    /// the median of the per-round ratios, and each round's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) product_slot_redis_cpu_vs_floor: Option<f64>,
+    pub(super) product_slot_redis_cpu_vs_floor_by_round: Vec<f64>,
+    /// The same with the upper bound of the reservation's product-slot CPU.
+    pub(super) product_slot_redis_cpu_upper_bound_vs_floor_by_round: Vec<f64>,
+}
+
+/// Per-round ratios of two configurations, paired round by round.
+#[derive(Debug, Default)]
+pub(super) struct ByRound {
+    pub(super) attempts_per_s: Vec<f64>,
+    pub(super) product_slot_cpu: Vec<f64>,
+    pub(super) product_slot_cpu_upper_bound: Vec<f64>,
+    /// Keys read by every attempt that are not the product's, in any round (reservation).
+    pub(super) shared_keys: Vec<String>,
+}
+
+/// The median of per-round ratios (the lower middle one for an even count).
+pub(super) fn median(values: &[f64]) -> Option<f64> {
+    values.get(median_index(values)).copied()
+}
+
+/// Whether most rounds meet a target.
+pub(super) fn most(values: &[f64], meets: impl Fn(f64) -> bool) -> bool {
+    let met = values.iter().filter(|value| meets(**value)).count();
+    !values.is_empty() && met * 2 > values.len()
 }
 
 #[derive(Debug, Serialize)]
@@ -132,8 +176,14 @@ pub(super) struct Targets {
     pub(super) reservation_vs_lock_at_least: f64,
     pub(super) reservation_vs_lock_pass: bool,
     pub(super) reservation_vs_floor_at_least: f64,
+    /// Met when most rounds' ratios meet it.
     pub(super) reservation_vs_floor_pass: bool,
     pub(super) reservation_mysql_after_sellout_zero_pass: bool,
+    pub(super) product_slot_redis_cpu_vs_floor_at_most: f64,
+    /// Met when most rounds' ratios meet it; `None` without the hot-shard sample.
+    pub(super) product_slot_redis_cpu_vs_floor_pass: Option<bool>,
+    /// No key but the product's read by every attempt, in any round.
+    pub(super) no_shared_key_read_by_every_attempt_pass: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
@@ -239,6 +289,7 @@ pub(super) fn combine(
         audit,
         order_sweeper_runs_in_phase_b,
         rounds_attempts_per_s: vec![round(attempts_per_s, 1)],
+        hot_shard: None,
     }
 }
 
@@ -289,16 +340,20 @@ pub(super) fn summarise(
     counter: StatementCounter,
     jwt_verify_us: f64,
     [reservation, lock, floor]: [Measured; 3],
-    reservation_vs_floor_by_round: Vec<f64>,
+    by_round: ByRound,
 ) -> Results {
+    let sampled = !by_round.product_slot_cpu.is_empty();
     let ratios = Ratios {
-        reservation_vs_floor_by_round,
         reservation_vs_lock: round(reservation.attempts_per_s / lock.attempts_per_s, 2),
-        reservation_vs_floor: round(reservation.attempts_per_s / floor.attempts_per_s, 3),
+        reservation_vs_floor: median(&by_round.attempts_per_s).unwrap_or(0.0),
         reservation_vs_floor_phase_b: round(
             reservation.phase_b.attempts_per_s / floor.phase_b.attempts_per_s,
             3,
         ),
+        product_slot_redis_cpu_vs_floor: median(&by_round.product_slot_cpu),
+        reservation_vs_floor_by_round: by_round.attempts_per_s,
+        product_slot_redis_cpu_vs_floor_by_round: by_round.product_slot_cpu,
+        product_slot_redis_cpu_upper_bound_vs_floor_by_round: by_round.product_slot_cpu_upper_bound,
     };
     let units = u64::from(args.units);
     let targets = Targets {
@@ -311,9 +366,19 @@ pub(super) fn summarise(
         reservation_vs_lock_at_least: TARGET_VS_LOCK,
         reservation_vs_lock_pass: ratios.reservation_vs_lock >= TARGET_VS_LOCK,
         reservation_vs_floor_at_least: TARGET_VS_FLOOR,
-        reservation_vs_floor_pass: ratios.reservation_vs_floor >= TARGET_VS_FLOOR,
+        reservation_vs_floor_pass: most(&ratios.reservation_vs_floor_by_round, |ratio| {
+            ratio >= TARGET_VS_FLOOR
+        }),
         reservation_mysql_after_sellout_zero_pass: reservation.mysql_statements_after_sellout
             == Some(0),
+        product_slot_redis_cpu_vs_floor_at_most: TARGET_SHARD_CPU_VS_FLOOR,
+        product_slot_redis_cpu_vs_floor_pass: sampled.then(|| {
+            most(&ratios.product_slot_redis_cpu_vs_floor_by_round, |ratio| {
+                ratio <= TARGET_SHARD_CPU_VS_FLOOR
+            })
+        }),
+        no_shared_key_read_by_every_attempt_pass: sampled
+            .then_some(by_round.shared_keys.is_empty()),
     };
     let defaults = Config::from_vars(
         [

@@ -8,7 +8,7 @@ use super::{
     median_index,
     phase::LuaResult,
     phases,
-    usage::command_calls,
+    usage::{command_stats, used_cpu_seconds},
     validate,
 };
 use crate::{
@@ -54,6 +54,8 @@ fn phase_a_is_rounded_up_and_phase_b_is_the_rest() {
         checkout_limit: 1_000,
         phase_limit: Seconds(900),
         rounds: 3,
+        redis_port: 6392,
+        shard_sample: 2_000,
         only: Vec::new(),
         env: Environment {
             mysql_url: String::new(),
@@ -106,9 +108,18 @@ fn merged_quantiles_weigh_each_phase_by_its_attempts() {
 fn redis_command_counts_are_read_from_commandstats() {
     let info = "# Commandstats\r\ncmdstat_evalsha:calls=2000,usec=9000,usec_per_call=4.50,\
                 rejected_calls=0,failed_calls=0\r\ncmdstat_exists:calls=4000,usec=1200\r\n";
-    let calls = command_calls(info);
-    assert_eq!(calls.get("evalsha"), Some(&2_000));
-    assert_eq!(calls.get("exists"), Some(&4_000));
+    let calls = command_stats(info);
+    assert_eq!(calls.get("evalsha"), Some(&(2_000, 9_000)));
+    assert_eq!(calls.get("exists"), Some(&(4_000, 1_200)));
+}
+
+#[test]
+fn redis_cpu_is_read_from_info_cpu() {
+    let info = "# CPU\r\nused_cpu_sys:1.250000\r\nused_cpu_user:2.500000\r\n\
+                used_cpu_sys_children:0.0\r\nused_cpu_user_children:9.0\r\n";
+    let seconds = used_cpu_seconds(info).unwrap();
+    assert!((seconds - 3.75).abs() < 1e-9, "{seconds}");
+    assert_eq!(used_cpu_seconds("# CPU\r\n"), None);
 }
 
 #[test]
@@ -125,6 +136,8 @@ fn the_scripts_result_line_is_parsed() {
             cores: CpuSplit::default(),
             cpu_us_per_attempt: CpuSplit::default(),
             redis_commands_per_attempt: BTreeMap::new(),
+            redis_used_cpu_s: None,
+            redis_exec: BTreeMap::new(),
         },
     );
     assert!((figures.attempts_per_s - 5.0).abs() < 1e-9);

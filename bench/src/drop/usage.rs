@@ -59,19 +59,33 @@ impl Pids {
     }
 }
 
-/// Calls per command from `INFO commandstats`.
-pub(super) fn command_calls(info: &str) -> BTreeMap<String, u64> {
+/// Calls and execution µs per command from `INFO commandstats`.
+pub(super) fn command_stats(info: &str) -> BTreeMap<String, (u64, u64)> {
     info.lines()
         .filter_map(|line| {
             let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
-            let calls = stats
-                .split(',')
-                .find_map(|stat| stat.strip_prefix("calls="))?
-                .parse()
-                .ok()?;
-            Some((name.to_owned(), calls))
+            let field = |field: &str| -> Option<u64> {
+                stats
+                    .split(',')
+                    .find_map(|stat| stat.strip_prefix(field)?.strip_prefix('='))?
+                    .parse()
+                    .ok()
+            };
+            Some((name.to_owned(), (field("calls")?, field("usec")?)))
         })
         .collect()
+}
+
+/// Redis's CPU seconds so far from `INFO cpu` (`used_cpu_sys + used_cpu_user`).
+pub(super) fn used_cpu_seconds(info: &str) -> Option<f64> {
+    let field = |name: &str| -> Option<f64> {
+        info.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))?
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some(field("used_cpu_sys")? + field("used_cpu_user")?)
 }
 
 /// CPU and Redis counters at one instant.
@@ -83,7 +97,9 @@ pub(super) struct Usage {
     pub(super) wrk: f64,
     pub(super) redis: f64,
     pub(super) mariadb: f64,
-    pub(super) redis_calls: BTreeMap<String, u64>,
+    /// Calls and execution µs by command.
+    pub(super) redis_calls: BTreeMap<String, (u64, u64)>,
+    pub(super) redis_cpu: Option<f64>,
 }
 
 impl Usage {
@@ -95,6 +111,7 @@ impl Usage {
         let mut connection = redis.connection().await?;
         let info: String = redis::cmd("INFO")
             .arg("commandstats")
+            .arg("cpu")
             .query_async(&mut connection)
             .await?;
         Ok(Self {
@@ -104,7 +121,8 @@ impl Usage {
             wrk: process_cpu_seconds(wrk),
             redis: process_cpu_seconds(pids.redis),
             mariadb: process_cpu_seconds(pids.mariadb),
-            redis_calls: command_calls(&info),
+            redis_calls: command_stats(&info),
+            redis_cpu: used_cpu_seconds(&info),
         })
     }
 
@@ -137,21 +155,33 @@ impl Usage {
                 total: round(machine * scale, decimals),
             }
         };
-        #[allow(clippy::cast_precision_loss, reason = "call counts are far below 2^53")]
-        let redis_commands_per_attempt = later
+        // The bench's own INFO calls are not the attempts'.
+        let redis_exec: BTreeMap<String, (u64, u64)> = later
             .redis_calls
             .iter()
             .filter(|(name, _)| name.as_str() != "info")
-            .filter_map(|(name, calls)| {
-                let before = self.redis_calls.get(name).copied().unwrap_or(0);
-                let per_attempt = round(calls.saturating_sub(before) as f64 / attempts, 3);
-                (per_attempt > 0.0).then(|| (name.clone(), per_attempt))
+            .filter_map(|(name, (calls, usec))| {
+                let (calls_before, usec_before) =
+                    self.redis_calls.get(name).copied().unwrap_or((0, 0));
+                let calls = calls.saturating_sub(calls_before);
+                (calls > 0).then(|| (name.clone(), (calls, usec.saturating_sub(usec_before))))
             })
+            .collect();
+        #[allow(clippy::cast_precision_loss, reason = "call counts are far below 2^53")]
+        let redis_commands_per_attempt = redis_exec
+            .iter()
+            .map(|(name, (calls, _))| (name.clone(), round(*calls as f64 / attempts, 3)))
+            .filter(|(_, per_attempt)| *per_attempt > 0.0)
             .collect();
         TimeSpent {
             cores: split(1.0 / wall, 2),
             cpu_us_per_attempt: split(1e6 / attempts, 1),
             redis_commands_per_attempt,
+            redis_used_cpu_s: later
+                .redis_cpu
+                .zip(self.redis_cpu)
+                .map(|(now, earlier)| (now - earlier).max(0.0)),
+            redis_exec,
         }
     }
 }

@@ -145,15 +145,16 @@ impl Bench {
 }
 
 /// A settlement table and queue of the bench's own on the local AWS endpoint.
-pub(super) struct BenchAws {
-    pub(super) endpoint: String,
-    pub(super) sdk: aws_config::SdkConfig,
-    pub(super) table: String,
-    pub(super) queue_url: String,
+#[derive(Debug)]
+pub struct BenchAws {
+    pub(crate) endpoint: String,
+    pub(crate) sdk: aws_config::SdkConfig,
+    pub(crate) table: String,
+    pub(crate) queue_url: String,
 }
 
 impl BenchAws {
-    pub(super) async fn create(endpoint: &str) -> anyhow::Result<Self> {
+    pub async fn create(endpoint: &str) -> anyhow::Result<Self> {
         use aws_sdk_dynamodb::types::{
             AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
         };
@@ -203,7 +204,7 @@ impl BenchAws {
         })
     }
 
-    pub(super) async fn delete(&self) {
+    pub async fn delete(&self) {
         let _ = aws::dynamodb(&self.sdk)
             .delete_table()
             .table_name(&self.table)
