@@ -5,6 +5,7 @@
 use std::{
     net::{Ipv4Addr, SocketAddr},
     path::{Path, PathBuf},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -12,7 +13,13 @@ use anyhow::{Context, ensure};
 use chrono::Utc;
 use kicksync_local::bench_floor::DROP_FLOOR_KEY;
 use redis::AsyncCommands;
-use shared::{Config, adapters::redis::RedisStore, auth::TokenCodec, domain::auth::Role};
+use futures::{StreamExt, TryStreamExt};
+use shared::{
+    Config,
+    adapters::redis::{KeyMarkers, RedisStore},
+    auth::{Authenticator, TokenCodec},
+    domain::auth::Role,
+};
 use sqlx::{MySqlConnection, MySqlPool, mysql::MySqlPoolOptions};
 
 use super::{
@@ -35,8 +42,10 @@ use crate::{
 /// The runner fires `order-sweeper` (`rate(1 minute)`) this long after it starts, and then again
 /// every period; a sweep issues a few MySQL statements of its own.
 const SWEEP_PERIOD: Duration = Duration::from_secs(60);
-/// The bench's own connections on the bench database (setup and audits).
-const POOL_CONNECTIONS: u32 = 4;
+/// The bench's own connections on the bench database (setup, audits, loading the buyers).
+const POOL_CONNECTIONS: u32 = 8;
+/// Buyers loaded into Redis at once before a drop (as their logins would have).
+const LOADS_AT_ONCE: usize = 32;
 
 /// The temporary directory holding the tokens, the wrk script and the threads' done files.
 #[derive(Debug)]
@@ -74,6 +83,8 @@ pub(super) struct Bench<'a> {
     pub(super) tokens_file: PathBuf,
     /// The first buyer's token, for the warm-up attempt.
     pub(super) warm_up_token: String,
+    pub(super) buyer_ids: Vec<i64>,
+    pub(super) codec: Arc<TokenCodec>,
     pub(super) script_file: PathBuf,
     pub(super) work: &'a WorkDir,
     pub(super) jwt_verify_us: f64,
@@ -111,7 +122,7 @@ impl<'a> Bench<'a> {
             .map(|(name, value)| (name.to_owned(), value))
             .collect(),
         )?;
-        let codec = TokenCodec::new(&config.auth);
+        let codec = Arc::new(TokenCodec::new(&config.auth));
         let now = Utc::now();
         let tokens = buyer_ids
             .iter()
@@ -145,6 +156,8 @@ impl<'a> Bench<'a> {
             runner_database_url: runner_database_url(server)?,
             tokens_file,
             warm_up_token,
+            buyer_ids,
+            codec,
             script_file,
             work,
             jwt_verify_us,
@@ -156,15 +169,38 @@ impl<'a> Bench<'a> {
         })
     }
 
-    /// A drop opens on a running service: earlier traffic has loaded its logout blacklist and
-    /// idempotency markers into Redis, and the bench flushed them with everything else. One
-    /// attempt at a product that does not exist loads both and sells nothing, so phase A measures
-    /// the drop, not the hundreds of first attempts that would each ask MySQL until they are
-    /// loaded. (That case has its own tests: a Redis restart mid-drop.) The floor has neither.
-    async fn warm_up(&self, setup: Setup, url: &str) -> anyhow::Result<()> {
+    /// A drop opens on buyers who logged in before it: each login loaded the buyer's logout
+    /// blacklist and idempotency markers into Redis, in the buyer's hash slot. The bench signs
+    /// its tokens itself and flushed Redis, so it does for every buyer what login does
+    /// ([`Authenticator::warm`], [`KeyMarkers::warm`]); otherwise phase A would measure every
+    /// buyer's first attempt asking MySQL instead of the drop. (That case has its own tests: a
+    /// Redis restart mid-drop.) Then one attempt at a product that does not exist opens the
+    /// runner's connections and sells nothing. The floor has neither.
+    async fn warm_up(&self, setup: Setup, url: &str, redis: &RedisStore) -> anyhow::Result<()> {
         if setup == Setup::Floor {
             return Ok(());
         }
+        let started = Instant::now();
+        let authenticator = Authenticator::new(self.codec.clone(), redis.clone(), self.db.clone());
+        let markers = KeyMarkers::new(redis.clone(), self.db.clone());
+        futures::stream::iter(self.buyer_ids.iter().copied())
+            .map(|buyer| {
+                let (authenticator, markers) = (&authenticator, &markers);
+                async move {
+                    authenticator.warm(buyer).await?;
+                    markers.warm(buyer).await
+                }
+            })
+            .buffer_unordered(LOADS_AT_ONCE)
+            .try_collect::<()>()
+            .await
+            .map_err(|err| anyhow::anyhow!("loading the buyers as their logins would: {err}"))?;
+        println!(
+            "  {}: {} buyers' blacklists and idempotency markers loaded, as at their logins ({:.1} s)",
+            setup.name(),
+            thousands(self.buyer_ids.len() as u64),
+            started.elapsed().as_secs_f64()
+        );
         let response = self
             .client
             .post(url)
@@ -204,7 +240,7 @@ impl<'a> Bench<'a> {
         let url = runner.url(setup.path());
         let pids = Pids::find(&redis, admin, runner.pid()).await;
         let (phase_a, phase_b) = phases(args);
-        self.warm_up(setup, &url).await?;
+        self.warm_up(setup, &url, &redis).await?;
 
         let a = self
             .phase(setup, "A", &url, 0, phase_a, &pids, &redis)
