@@ -17,6 +17,8 @@ mod product_page;
 mod rate_limit;
 mod refresh_tokens;
 mod store;
+#[cfg(all(test, feature = "testing"))]
+mod tls_tests;
 
 pub use blacklist::{BlacklistAnswer, BlacklistCache};
 pub use key_markers::{KeyMarkers, LOADED_MARKERS};
