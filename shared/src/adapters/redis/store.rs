@@ -292,7 +292,7 @@ fn invalid_config(what: &'static str) -> RedisError {
 
 /// Makes ring the process's default rustls crypto provider unless one is installed already (see
 /// the module's "TLS"); redis-rs's TLS connections need one.
-fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Another thread may have installed one meanwhile: theirs is as good.
         let _ = rustls::crypto::ring::default_provider().install_default();

@@ -1,6 +1,7 @@
 //! `rediss://` against a Redis server of the test's own that speaks only TLS
 //! ([`PrivateRedis::start_tls`], its certificate signed by a throwaway CA): the store built from
-//! the configuration as the functions build it, certificate checks, and settings that conflict.
+//! the configuration as the functions build it, certificate checks, and settings that conflict;
+//! and the cluster client against a cluster whose nodes speak only TLS.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
@@ -8,7 +9,10 @@ use std::collections::HashMap;
 use redis::{AsyncCommands, ErrorKind, RedisError};
 
 use super::RedisStore;
-use crate::{config::Config, testing::PrivateRedis};
+use crate::{
+    config::Config,
+    testing::{PrivateCluster, PrivateRedis},
+};
 
 fn config(vars: &[(&str, &str)]) -> Config {
     let mut env: HashMap<String, String> = HashMap::from([
@@ -136,4 +140,54 @@ fn tls_settings_that_contradict_the_url_are_refused_at_start() {
         )
         .is_ok()
     );
+}
+
+#[tokio::test]
+async fn the_cluster_client_reaches_every_primary_of_a_tls_only_cluster() {
+    // GIVEN three TLS-only primaries, and the configuration the functions read
+    let cluster = PrivateCluster::start_tls();
+    let ca_file = cluster.certificates().ca_file();
+    let seeds = cluster.urls();
+    assert!(seeds.split(',').all(|seed| seed.starts_with("rediss://")));
+    let config = config(&[
+        ("REDIS_URL", &seeds),
+        ("REDIS_CLUSTER", "true"),
+        ("REDIS_TLS_CA_FILE", ca_file.to_str().unwrap()),
+        ("REDIS_KEY_PREFIX", "tls:"),
+    ]);
+    let store = RedisStore::new(&config).unwrap();
+    assert!(store.is_cluster());
+
+    // WHEN one pipeline writes keys of every primary's slots, and reads them back
+    let keys: Vec<String> = (1..=12)
+        .map(|id| store.key_of(format_args!("stock:{{p{id}}}")))
+        .collect();
+    let primaries: std::collections::HashSet<u16> =
+        keys.iter().map(|key| cluster.port_of(key)).collect();
+    assert_eq!(primaries.len(), 3, "the keys spread over every primary");
+    let mut connection = store.connection().await.unwrap();
+    let mut write = redis::pipe();
+    for (n, key) in keys.iter().enumerate() {
+        write.set(key, n).ignore();
+    }
+    write.query_async::<()>(&mut connection).await.unwrap();
+    let mut read = redis::pipe();
+    for key in &keys {
+        read.get(key);
+    }
+    let values: Vec<usize> = read.query_async(&mut connection).await.unwrap();
+
+    // THEN every node answered over TLS (none has a plain-text port)
+    assert_eq!(values, (0..keys.len()).collect::<Vec<_>>());
+    for key in &keys {
+        let value = cluster.command_on(cluster.port_of(key), &["GET", key]);
+        assert!(
+            matches!(value, redis::Value::BulkString(_)),
+            "{key}: {value:?}"
+        );
+    }
+
+    // And without the CA the cluster client cannot connect at all.
+    let public_roots = RedisStore::open(&seeds, true, "t:").unwrap();
+    assert!(public_roots.connection().await.is_err());
 }
