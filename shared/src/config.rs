@@ -50,6 +50,9 @@ pub struct Config {
     /// `REDIS_URL` lists seed nodes of a Redis Cluster (comma-separated), reached with the
     /// cluster client.
     pub redis_cluster: bool,
+    /// PEM file of the CA certificates a `rediss://` server's certificate must chain to, instead
+    /// of the public roots (a private CA; ElastiCache needs none).
+    pub redis_tls_ca_file: Option<String>,
     /// Prefix of every Redis key this deployment writes; tests give each run its own.
     pub redis_key_prefix: String,
     pub aws: AwsConfig,
@@ -243,6 +246,7 @@ impl Config {
                 .parsed("DATABASE_MAX_CONNECTIONS", host.default_pool_size()),
             redis_url: env.secret("REDIS_URL", Some("redis://127.0.0.1:6379")),
             redis_cluster: env.parsed("REDIS_CLUSTER", false),
+            redis_tls_ca_file: env.optional("REDIS_TLS_CA_FILE"),
             redis_key_prefix: env.text("REDIS_KEY_PREFIX", Some("ks:")),
             aws: AwsConfig {
                 endpoint_url: env.optional("AWS_ENDPOINT_URL"),

@@ -9,9 +9,11 @@
 pub mod aws;
 mod private_cluster;
 mod private_redis;
+mod test_certificates;
 
 pub use private_cluster::PrivateCluster;
 pub use private_redis::PrivateRedis;
+pub use test_certificates::TestCertificates;
 
 use std::collections::HashMap;
 

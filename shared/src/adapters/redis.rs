@@ -17,12 +17,15 @@ mod product_page;
 mod rate_limit;
 mod refresh_tokens;
 mod store;
+#[cfg(all(test, feature = "testing"))]
+mod tls_tests;
 
 pub use blacklist::{BlacklistAnswer, BlacklistCache};
 pub use key_markers::{KeyMarkers, LOADED_MARKERS};
 pub use product_page::ProductPageCache;
 pub use rate_limit::{RateDecision, RateLimiter};
 pub use refresh_tokens::{RefreshTokenStore, Rotation};
+pub(crate) use store::install_crypto_provider;
 pub use store::{
     LOADED_BLACKLIST, LOADED_TTL, RedisConnection, RedisStore, cross_slot_errors, key_slot,
 };

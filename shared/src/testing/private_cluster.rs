@@ -1,13 +1,16 @@
 //! A Redis Cluster of the test's own: three primaries (`redis-server --cluster-enabled yes`, no
 //! persistence) on free ports, the 16384 slots shared out by `redis-cli --cluster create`;
 //! stopped and its directory removed when dropped. For faults one shard at a time (a primary
-//! that restarts empty) and for the cluster client's own paths.
+//! that restarts empty) and for the cluster client's own paths. [`PrivateCluster::start_tls`]
+//! makes one whose nodes speak only TLS, to clients and on the cluster bus.
 
 use std::{
     path::PathBuf,
     process::{Child, Command, Stdio},
     time::Duration,
 };
+
+use super::TestCertificates;
 
 const PRIMARIES: usize = 3;
 /// A node's cluster bus listens on its port + 10000.
@@ -18,10 +21,28 @@ pub struct PrivateCluster {
     ports: Vec<u16>,
     children: Vec<Child>,
     dir: PathBuf,
+    /// Set for a cluster that speaks only TLS.
+    tls: Option<TestCertificates>,
 }
 
 impl PrivateCluster {
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// A cluster reachable only over TLS (`--tls-cluster yes`: the bus too), its certificate
+    /// signed by a throwaway CA ([`PrivateCluster::certificates`]).
+    pub fn start_tls() -> Self {
+        crate::adapters::redis::install_crypto_provider();
+        Self::start_with(Some(TestCertificates::generate()))
+    }
+
+    /// The certificates of a [`PrivateCluster::start_tls`] cluster.
+    pub fn certificates(&self) -> &TestCertificates {
+        self.tls.as_ref().expect("a TLS cluster")
+    }
+
+    fn start_with(tls: Option<TestCertificates>) -> Self {
         let dir =
             std::env::temp_dir().join(format!("kst-cluster-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("cluster directory");
@@ -30,6 +51,7 @@ impl PrivateCluster {
             ports,
             children: Vec::new(),
             dir,
+            tls,
         };
         for index in 0..PRIMARIES {
             let child = cluster.spawn(index);
@@ -41,6 +63,7 @@ impl PrivateCluster {
             .map(|port| format!("127.0.0.1:{port}"))
             .collect();
         let created = Command::new("redis-cli")
+            .args(cluster.redis_cli_tls_args())
             .args(["--cluster", "create"])
             .args(&nodes)
             .args(["--cluster-replicas", "0", "--cluster-yes"])
@@ -59,10 +82,19 @@ impl PrivateCluster {
         let port = self.ports[index];
         let node_dir = self.dir.join(port.to_string());
         std::fs::create_dir_all(&node_dir).expect("node directory");
+        let listen = match &self.tls {
+            None => vec!["--port".to_owned(), port.to_string()],
+            Some(certificates) => {
+                let mut args = vec!["--port".into(), "0".into(), "--tls-port".into()];
+                args.push(port.to_string());
+                args.extend(["--tls-cluster".into(), "yes".into()]);
+                args.extend(certificates.redis_server_args());
+                args
+            }
+        };
         let mut child = Command::new("redis-server")
+            .args(listen)
             .args([
-                "--port",
-                &port.to_string(),
                 "--bind",
                 "127.0.0.1",
                 "--cluster-enabled",
@@ -102,11 +134,31 @@ impl PrivateCluster {
         panic!("cluster node on port {port} never reported cluster_state:ok");
     }
 
+    fn redis_cli_tls_args(&self) -> Vec<String> {
+        match &self.tls {
+            None => Vec::new(),
+            Some(certificates) => vec![
+                "--tls".into(),
+                "--cacert".into(),
+                certificates.ca_file().to_str().expect("UTF-8 path").into(),
+            ],
+        }
+    }
+
+    fn url_of(&self, port: u16) -> String {
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{port}")
+    }
+
     /// The seed list a [`crate::adapters::redis::RedisStore`] takes with `REDIS_CLUSTER=true`.
     pub fn urls(&self) -> String {
         self.ports
             .iter()
-            .map(|port| format!("redis://127.0.0.1:{port}"))
+            .map(|&port| self.url_of(port))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -148,7 +200,17 @@ impl PrivateCluster {
     /// Runs one command on the node at `port` alone (e.g. `FLUSHALL`: that shard forgets
     /// everything, as a primary restarting empty does).
     pub fn command_on(&self, port: u16, args: &[&str]) -> redis::Value {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).expect("client");
+        let client = match &self.tls {
+            None => redis::Client::open(self.url_of(port)),
+            Some(certificates) => redis::Client::build_with_tls(
+                self.url_of(port),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(certificates.ca_pem()),
+                },
+            ),
+        }
+        .expect("client");
         let mut connection = client.get_connection().expect("connection");
         let mut command = redis::cmd(args[0]);
         for arg in &args[1..] {

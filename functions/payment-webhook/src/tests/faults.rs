@@ -7,6 +7,7 @@ use fake_portone::{Fault, FaultTarget};
 
 use super::*;
 
+/// Large enough (a whole `App`) to be boxed by its callers.
 async fn assert_retry_succeeds_after(fault: Fault) {
     let app = App::new().await;
     let checkout = app.checkout(1).await;
@@ -31,20 +32,20 @@ async fn assert_retry_succeeds_after(fault: Fault) {
 
 #[tokio::test]
 async fn portone_answering_5xx_gets_a_503_and_the_retry_succeeds() {
-    assert_retry_succeeds_after(Fault::ServerError {
+    Box::pin(assert_retry_succeeds_after(Fault::ServerError {
         times: None,
         on: FaultTarget::Get,
-    })
+    }))
     .await;
 }
 
 #[tokio::test]
 async fn portone_too_slow_gets_a_503_and_the_retry_succeeds() {
-    assert_retry_succeeds_after(Fault::Slow {
+    Box::pin(assert_retry_succeeds_after(Fault::Slow {
         delay: Duration::from_secs(2),
         times: None,
         on: FaultTarget::Get,
-    })
+    }))
     .await;
 }
 

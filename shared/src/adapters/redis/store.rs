@@ -15,6 +15,18 @@
 //! the parts at once (one round trip of latency) and puts the replies back in order. A
 //! `CROSSSLOT` answer is a bug in the key design: it is logged, counted
 //! ([`cross_slot_errors`]) and, in debug builds (the tests), a panic.
+//!
+//! ## TLS
+//!
+//! A `rediss://` URL (ElastiCache with in-transit encryption) connects over TLS, to one server
+//! or to every node of a cluster (the cluster client takes TLS from its first seed, so the seeds
+//! must agree). The server's certificate is checked against the public roots compiled in
+//! (webpki-roots; ElastiCache's chain to Amazon's public roots), or against only the CA
+//! certificates of `REDIS_TLS_CA_FILE` when that is set (a private CA).
+//!
+//! redis-rs builds its rustls configuration from the process's default crypto provider, and
+//! rustls cannot pick one itself here (both ring and aws-lc-rs are compiled in, for reqwest/sqlx
+//! and the AWS SDK), so opening a TLS store installs ring as the default if none is installed.
 
 use std::{
     sync::{
@@ -26,7 +38,8 @@ use std::{
 
 use futures::{FutureExt, future::try_join_all};
 use redis::{
-    Arg, Client, Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, Value,
+    Arg, Client, Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, TlsCertificates,
+    Value,
     aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
     cluster::{ClusterClient, ClusterClientBuilder},
     cluster_async::ClusterConnection,
@@ -75,11 +88,23 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
+    /// Reads `REDIS_TLS_CA_FILE` when set (at cold start, once).
     pub fn new(config: &Config) -> Result<Self, RedisError> {
-        Self::open(
+        let ca_pem = match &config.redis_tls_ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(|err| {
+                RedisError::from((
+                    ErrorKind::InvalidClientConfig,
+                    "REDIS_TLS_CA_FILE cannot be read",
+                    format!("{path}: {err}"),
+                ))
+            })?),
+            None => None,
+        };
+        Self::open_trusting(
             config.redis_url.expose_secret(),
             config.redis_cluster,
             &config.redis_key_prefix,
+            ca_pem.as_deref(),
         )
     }
 
@@ -91,24 +116,61 @@ impl RedisStore {
     /// `cluster`: `urls` is a comma-separated list of seed nodes of a Redis Cluster (one is
     /// enough; the client learns the others from it). Otherwise `urls` is one server's URL.
     pub fn open(urls: &str, cluster: bool, prefix: &str) -> Result<Self, RedisError> {
-        let backend = if cluster {
-            let seeds: Vec<&str> = urls
-                .split(',')
+        Self::open_trusting(urls, cluster, prefix, None)
+    }
+
+    /// As [`RedisStore::open`]; with `ca_pem` (PEM CA certificates), a `rediss://` server's
+    /// certificate must chain to one of them instead of to a public root.
+    pub fn open_trusting(
+        urls: &str,
+        cluster: bool,
+        prefix: &str,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Self, RedisError> {
+        let seeds: Vec<&str> = if cluster {
+            urls.split(',')
                 .map(str::trim)
                 .filter(|url| !url.is_empty())
-                .collect();
-            let (min_wait, max_wait) = CLUSTER_RETRY_WAIT_MS;
-            Backend::Cluster(
-                ClusterClientBuilder::new(seeds)
-                    .connection_timeout(CONNECTION_TIMEOUT)
-                    .response_timeout(RESPONSE_TIMEOUT)
-                    .retries(CLUSTER_RETRIES)
-                    .min_retry_wait(min_wait)
-                    .max_retry_wait(max_wait)
-                    .build()?,
-            )
+                .collect()
         } else {
-            Backend::Single(Client::open(urls)?)
+            vec![urls.trim()]
+        };
+        let tls = seeds.iter().filter(|url| is_tls_url(url)).count();
+        if tls > 0 && tls < seeds.len() {
+            return Err(invalid_config(
+                "REDIS_URL mixes rediss:// and redis:// seed nodes",
+            ));
+        }
+        if tls == 0 && ca_pem.is_some() {
+            return Err(invalid_config(
+                "REDIS_TLS_CA_FILE is set but REDIS_URL is not a rediss:// URL",
+            ));
+        }
+        if tls > 0 {
+            install_crypto_provider();
+        }
+        let certificates = ca_pem.map(|pem| TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem.to_vec()),
+        });
+        let backend = if cluster {
+            let (min_wait, max_wait) = CLUSTER_RETRY_WAIT_MS;
+            let mut builder = ClusterClientBuilder::new(seeds)
+                .connection_timeout(CONNECTION_TIMEOUT)
+                .response_timeout(RESPONSE_TIMEOUT)
+                .retries(CLUSTER_RETRIES)
+                .min_retry_wait(min_wait)
+                .max_retry_wait(max_wait);
+            if let Some(certificates) = certificates {
+                builder = builder.certs(certificates);
+            }
+            Backend::Cluster(builder.build()?)
+        } else {
+            let url = seeds.first().copied().unwrap_or_default();
+            Backend::Single(match certificates {
+                Some(certificates) => Client::build_with_tls(url, certificates)?,
+                None => Client::open(url)?,
+            })
         };
         Ok(Self {
             backend,
@@ -214,6 +276,26 @@ impl RedisStore {
     /// it vouches for.
     pub fn loaded_flag(&self, set: &str, user_id: i64) -> String {
         self.key_of(format_args!("loaded:{{u{user_id}}}:{set}"))
+    }
+}
+
+fn is_tls_url(url: &str) -> bool {
+    url.get(..TLS_SCHEME.len())
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case(TLS_SCHEME))
+}
+
+const TLS_SCHEME: &str = "rediss://";
+
+fn invalid_config(what: &'static str) -> RedisError {
+    RedisError::from((ErrorKind::InvalidClientConfig, what))
+}
+
+/// Makes ring the process's default rustls crypto provider unless one is installed already (see
+/// the module's "TLS"); redis-rs's TLS connections need one.
+pub(crate) fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Another thread may have installed one meanwhile: theirs is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }
 
