@@ -11,9 +11,9 @@ use std::{
 
 use anyhow::{Context, ensure};
 use chrono::Utc;
+use futures::{StreamExt, TryStreamExt};
 use kicksync_local::bench_floor::DROP_FLOOR_KEY;
 use redis::AsyncCommands;
-use futures::{StreamExt, TryStreamExt};
 use shared::{
     Config,
     adapters::redis::{KeyMarkers, RedisStore},
