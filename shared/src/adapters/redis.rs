@@ -25,6 +25,7 @@ pub use key_markers::{KeyMarkers, LOADED_MARKERS};
 pub use product_page::ProductPageCache;
 pub use rate_limit::{RateDecision, RateLimiter};
 pub use refresh_tokens::{RefreshTokenStore, Rotation};
+#[cfg(feature = "testing")]
 pub(crate) use store::install_crypto_provider;
 pub use store::{
     LOADED_BLACKLIST, LOADED_TTL, RedisConnection, RedisStore, cross_slot_errors, key_slot,
