@@ -13,6 +13,9 @@ const MIN_JWT_SECRET_BYTES: usize = 32;
 const MAX_UNPAID_ORDERS: u32 = 1_000;
 /// The longest rebuy cooldown: a year.
 const MAX_REBUY_COOLDOWN: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+/// The longest a process may answer a hot product `SOLD_OUT` from memory: units that come back
+/// must not wait longer than this to be offered again.
+const MAX_SOLD_OUT_MEMO: Duration = Duration::from_secs(5);
 
 /// Where a process runs, which decides how many MySQL connections it may open (README
 /// "Connection budget"). A Lambda environment serves one request at a time, so its pool is
@@ -143,6 +146,9 @@ pub struct OrdersConfig {
     /// buying that product again; zero is no wait.
     pub rebuy_cooldown: Duration,
     pub stock_strategy: StockStrategy,
+    /// How long a process answers a product it saw sold out many times a second `SOLD_OUT`
+    /// without asking Redis; zero never does (the `orders` function's `sold_out` module).
+    pub sold_out_memo: Duration,
     /// Lock strategy only: how long to wait for a product's lock, and how long it may be held.
     pub lock_wait: Duration,
     pub lock_lease: Duration,
@@ -287,6 +293,7 @@ impl Config {
                 max_unpaid_orders_per_buyer: env.parsed("MAX_UNPAID_ORDERS_PER_BUYER", 3),
                 rebuy_cooldown: Duration::from_secs(env.parsed("REBUY_COOLDOWN_SECONDS", 300)),
                 stock_strategy: env.parsed("STOCK_STRATEGY", StockStrategy::Reservation),
+                sold_out_memo: Duration::from_millis(env.parsed("SOLD_OUT_MEMO_MS", 100)),
                 lock_wait: Duration::from_millis(env.parsed("STOCK_LOCK_WAIT_MS", 5_000)),
                 lock_lease: Duration::from_millis(env.parsed("STOCK_LOCK_LEASE_MS", 3_000)),
             },
@@ -327,6 +334,12 @@ impl Config {
             env.problems.push(format!(
                 "REBUY_COOLDOWN_SECONDS must be 0 to {}",
                 MAX_REBUY_COOLDOWN.as_secs()
+            ));
+        }
+        if orders.sold_out_memo > MAX_SOLD_OUT_MEMO {
+            env.problems.push(format!(
+                "SOLD_OUT_MEMO_MS must be 0 to {}",
+                MAX_SOLD_OUT_MEMO.as_millis()
             ));
         }
         let settlement = &config.settlement;
@@ -483,6 +496,22 @@ mod tests {
             err.contains("REBUY_COOLDOWN_SECONDS must be 0 to 31536000"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_sold_out_memo_has_a_default_and_a_bound() {
+        let base = [
+            ("DATABASE_URL", "mysql://root@127.0.0.1/test"),
+            ("JWT_SECRET", "a-very-long-secret-that-is-at-least-32-bytes"),
+        ];
+        let config = Config::from_vars(vars(&base)).unwrap();
+        assert_eq!(config.orders.sold_out_memo, Duration::from_millis(100));
+        let off = Config::from_vars(vars(&[base[0], base[1], ("SOLD_OUT_MEMO_MS", "0")])).unwrap();
+        assert_eq!(off.orders.sold_out_memo, Duration::ZERO);
+        let err = Config::from_vars(vars(&[base[0], base[1], ("SOLD_OUT_MEMO_MS", "5001")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SOLD_OUT_MEMO_MS must be 0 to 5000"), "{err}");
     }
 
     #[test]

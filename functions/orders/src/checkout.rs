@@ -118,7 +118,7 @@ enum Refusal {
 impl From<Refusal> for ApiError {
     fn from(refusal: Refusal) -> Self {
         match refusal {
-            Refusal::Stock(StockRefusal::Insufficient { remaining }) if remaining <= 0 => {
+            Refusal::Stock(refusal) if refusal.is_sold_out() => {
                 ApiError::conflict(ProblemCode::SoldOut, "this product is sold out")
             }
             Refusal::Stock(StockRefusal::Insufficient { remaining }) => ApiError::conflict(
@@ -294,6 +294,7 @@ pub(crate) async fn checkout(deps: &Deps, req: &Request) -> Result<Response<Body
             if let Err(err) = deps.reservations.forget(product_id).await {
                 tracing::warn!(%err, product_id, "could not drop a product's stale checkout facts");
             }
+            deps.sold_out.forget(product_id);
             Err(refusal.into())
         }
         Err(WriteError::Failed(err)) => {

@@ -11,7 +11,9 @@
 //!
 //! Once a drop sells out, that one round trip answers an attempt (SOLD_OUT). Nothing here takes
 //! a unit: the reservation script alone does, atomically, and the look only spares it hopeless
-//! calls.
+//! calls. A product this process has seen sold out many times a second is not looked at for a
+//! moment ([`SoldOutMemo`](crate::sold_out::SoldOutMemo)): its attempts are refused from memory
+//! after the buyer's checks.
 //!
 //! The attempt is counted before the blacklist is judged, so attempts with a logged-out token
 //! count against their buyer's limit too; they come with a valid signature, so whoever sends them
@@ -20,8 +22,11 @@
 //! On a Redis Cluster the commands go to the buyer's slot and each product's; the connection
 //! splits the pipeline by slot and sends the parts at once (still one round trip of latency),
 //! and no command needs another slot's keys. No key is read by every attempt: a product's slot
-//! sees one `HMGET` per attempt on it (and the reservation script while units are left), a
-//! buyer's slot one script call per attempt of that buyer.
+//! sees one `HMGET` per attempt on it (and the reservation script while units are left) until
+//! the product is sold out and hot, then a few per process per memo period; a buyer's slot one
+//! script call per attempt of that buyer.
+
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use redis::{FromRedisValue, Value};
@@ -70,9 +75,21 @@ pub(crate) async fn ask(
 ) -> Gate {
     let buyer_id = token.claimed().user_id;
     // The comparison strategy does what the replaced system did: no look at any counter.
-    let peeked: &[CheckoutItem] = match deps.platform.config.orders.stock_strategy {
+    let looked_at: &[CheckoutItem] = match deps.platform.config.orders.stock_strategy {
         StockStrategy::Reservation => items.unwrap_or_default(),
         StockStrategy::Lock => &[],
+    };
+    let clock = Instant::now();
+    let remembered: Vec<bool> = looked_at
+        .iter()
+        .map(|item| deps.sold_out.is_sold_out(item.product_id, clock))
+        .collect();
+    let peeked = || {
+        looked_at
+            .iter()
+            .zip(&remembered)
+            .filter(|(_, remembered)| !**remembered)
+            .map(|(item, _)| item)
     };
     // Keys of the buyer's slot whose existence the counting script reports, in this order: the
     // token's blacklist entry and the buyer's blacklist flag, then (with a key) the key's marker
@@ -90,7 +107,7 @@ pub(crate) async fn ask(
     let asked = deps
         .limiter
         .hit_and_read::<Vec<Value>>(&counter, limit, CHECKOUT_WINDOW, &exist, |pipe| {
-            for item in peeked {
+            for item in peeked() {
                 deps.reservations.peek(pipe, item.product_id);
             }
         })
@@ -111,10 +128,20 @@ pub(crate) async fn ask(
     // The replies come in the order the reads were added; one that cannot be read counts as
     // unanswered, which only ever sends the checkout the slower, MySQL-checked way.
     let mut replies = replies.iter();
-    let refusal = peeked.iter().find_map(|item| {
-        let peek = FromRedisValue::from_redis_value(replies.next()?).ok()?;
-        StockReservations::refusal(&peek, item.quantity, now)
-    });
+    let refusal = looked_at
+        .iter()
+        .zip(&remembered)
+        .find_map(|(item, remembered)| {
+            if *remembered {
+                return Some(StockRefusal::Insufficient { remaining: 0 });
+            }
+            let peek = FromRedisValue::from_redis_value(replies.next()?).ok()?;
+            let refusal = StockReservations::refusal(&peek, item.quantity, now)?;
+            if refusal.is_sold_out() {
+                deps.sold_out.saw_sold_out(item.product_id, clock);
+            }
+            Some(refusal)
+        });
     Gate {
         blacklist,
         rate,

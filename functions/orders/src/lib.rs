@@ -14,6 +14,7 @@
 
 mod checkout;
 mod gate;
+mod sold_out;
 mod store;
 
 use std::{sync::Arc, time::Duration};
@@ -47,7 +48,7 @@ use utoipa::{OpenApi, ToSchema};
 pub use checkout::{CheckoutLine, CheckoutOrder, CheckoutRequest, CheckoutResponse};
 pub use shared::adapters::orders::{Order, OrderItem};
 
-use crate::store::Owner;
+use crate::{sold_out::SoldOutMemo, store::Owner};
 
 /// Checkout attempts are counted per buyer in windows of this length.
 pub(crate) const CHECKOUT_WINDOW: Duration = Duration::from_secs(60);
@@ -62,6 +63,7 @@ pub struct Deps {
     limiter: RateLimiter,
     page_cache: ProductPageCache,
     markers: KeyMarkers,
+    sold_out: SoldOutMemo,
     lifecycle: OrderLifecycle,
     payments: Payments,
 }
@@ -85,6 +87,7 @@ impl Deps {
             limiter: RateLimiter::new(redis.clone()),
             page_cache,
             markers: KeyMarkers::new(redis, platform.db.clone()),
+            sold_out: SoldOutMemo::new(platform.config.orders.sold_out_memo),
             payments: Payments::new(platform, gateway),
         }
     }
@@ -219,6 +222,10 @@ async fn cancel(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> 
         if !released {
             return Err(invalid_state(&order, OrderStatus::Cancelled));
         }
+    }
+    // The units are back: this process offers them at once.
+    for item in &order.items {
+        deps.sold_out.forget(item.product_id);
     }
     Ok(json(StatusCode::OK, &find(deps, order.id, owner).await?))
 }

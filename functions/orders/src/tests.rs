@@ -26,6 +26,7 @@ mod races;
 mod redis_faults;
 mod refunds;
 mod replay;
+mod sold_out;
 mod stale_facts;
 mod writes;
 

@@ -28,6 +28,13 @@ pub enum StockRefusal {
     Insufficient { remaining: i64 },
 }
 
+impl StockRefusal {
+    /// Nothing left at all, as opposed to fewer units than asked for.
+    pub fn is_sold_out(self) -> bool {
+        matches!(self, Self::Insufficient { remaining } if remaining <= 0)
+    }
+}
+
 impl Offer {
     /// May `quantity` units be taken at `now`? Only the check; taking them is the stores' job.
     pub fn check_take(&self, quantity: i32, now: DateTime<Utc>) -> Result<(), StockRefusal> {

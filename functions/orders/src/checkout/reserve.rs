@@ -2,6 +2,8 @@
 //! How the reservations work is [`StockReservations`](shared::adapters::stock::StockReservations)'s
 //! story.
 
+use std::time::Instant;
+
 use chrono::{DateTime, Utc};
 use shared::{
     adapters::stock::{Reservation, StockFacts},
@@ -134,6 +136,14 @@ async fn reserve_one(
             .await
             .map_err(Reserve::RedisDown)?;
     }
+    let sold_out = match outcome {
+        Reservation::Reserved(facts) => facts.remaining <= 0,
+        Reservation::Refused(refusal) => refusal.is_sold_out(),
+        Reservation::NotLoaded | Reservation::BuyerBusy => false,
+    };
+    if sold_out {
+        deps.sold_out.saw_sold_out(item.product_id, Instant::now());
+    }
     match outcome {
         Reservation::Reserved(facts) => Ok(facts),
         Reservation::Refused(refusal) => Err(Reserve::Failed(WriteError::stock(refusal))),
@@ -147,5 +157,6 @@ async fn give_back(deps: &Deps, buyer_id: i64, taken: &[(CheckoutItem, StockFact
         deps.reservations
             .give_back_reserved(item.product_id, buyer_id, item.quantity)
             .await;
+        deps.sold_out.forget(item.product_id);
     }
 }

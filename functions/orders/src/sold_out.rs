@@ -1,0 +1,168 @@
+//! This process's memory of a hot product being sold out, for a moment.
+//!
+//! Once a drop sells out, every further attempt is answered `SOLD_OUT` after a look at the
+//! product's counter (`HMGET` in the gate's round trip). On a Redis Cluster that counter lives on
+//! one shard, so the crowd that keeps pressing "buy" after the sell-out would load that shard in
+//! proportion to its size, whatever the number of shards. When this process has seen a product
+//! sold out [`HOT_REFUSALS`] times within [`HOT_WINDOW`], it answers the product's attempts
+//! `SOLD_OUT` from memory for the next `SOLD_OUT_MEMO_MS` (100 ms by default) without asking the
+//! counter, and asks again after that. The product's shard then sees a few looks per process per
+//! memo period however many attempts arrive; the buyer's own checks (token, rate limit,
+//! idempotency key) still run in Redis for every attempt, in the buyer's slot.
+//!
+//! What it costs: a unit that comes back (an unpaid order expired, a cancel, a restock) is
+//! offered by this process up to one memo period later. Units this process itself gives back
+//! clear the memory at once. A product below the threshold (a quiet shop, a test making a few
+//! requests) is never remembered, so its answers are always the counter's. Nothing is ever sold
+//! from memory: only refusals are.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+/// Sold-out answers from the counter within [`HOT_WINDOW`] that make a product hot.
+pub(crate) const HOT_REFUSALS: u32 = 32;
+/// The window [`HOT_REFUSALS`] are counted in.
+pub(crate) const HOT_WINDOW: Duration = Duration::from_secs(1);
+
+#[derive(Debug)]
+pub(crate) struct SoldOutMemo {
+    /// How long a hot product's sold-out answer is kept; zero keeps none.
+    period: Duration,
+    products: Mutex<HashMap<i64, Seen>>,
+}
+
+/// What this process saw of one product lately.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    window_start: Instant,
+    refusals: u32,
+    /// Answered from memory until then.
+    until: Option<Instant>,
+}
+
+impl SoldOutMemo {
+    pub(crate) fn new(period: Duration) -> Self {
+        Self {
+            period,
+            products: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether the product's attempts are answered `SOLD_OUT` from memory at `now`.
+    pub(crate) fn is_sold_out(&self, product_id: i64, now: Instant) -> bool {
+        let Ok(products) = self.products.lock() else {
+            return false;
+        };
+        products
+            .get(&product_id)
+            .and_then(|seen| seen.until)
+            .is_some_and(|until| now < until)
+    }
+
+    /// The counter said the product is sold out (a look, or a reservation refused or taking the
+    /// last unit).
+    pub(crate) fn saw_sold_out(&self, product_id: i64, now: Instant) {
+        if self.period.is_zero() {
+            return;
+        }
+        let Ok(mut products) = self.products.lock() else {
+            return;
+        };
+        // Products neither counted lately nor remembered are dropped: the map holds hot ones only.
+        products.retain(|_, seen| {
+            now.duration_since(seen.window_start) < HOT_WINDOW * 2
+                || seen.until.is_some_and(|until| now < until)
+        });
+        let seen = products.entry(product_id).or_insert(Seen {
+            window_start: now,
+            refusals: 0,
+            until: None,
+        });
+        if now.duration_since(seen.window_start) >= HOT_WINDOW {
+            seen.window_start = now;
+            seen.refusals = 0;
+        }
+        seen.refusals = seen.refusals.saturating_add(1);
+        if seen.refusals >= HOT_REFUSALS {
+            seen.until = Some(now + self.period);
+        }
+    }
+
+    /// Units of the product came back through this process: its answers are the counter's again.
+    pub(crate) fn forget(&self, product_id: i64) {
+        if let Ok(mut products) = self.products.lock() {
+            products.remove(&product_id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PERIOD: Duration = Duration::from_millis(100);
+
+    fn refuse(memo: &SoldOutMemo, product_id: i64, times: u32, now: Instant) {
+        for _ in 0..times {
+            memo.saw_sold_out(product_id, now);
+        }
+    }
+
+    #[test]
+    fn a_product_is_remembered_only_once_it_is_hot() {
+        let memo = SoldOutMemo::new(PERIOD);
+        let now = Instant::now();
+        refuse(&memo, 1, HOT_REFUSALS - 1, now);
+        assert!(!memo.is_sold_out(1, now));
+        memo.saw_sold_out(1, now);
+        assert!(memo.is_sold_out(1, now));
+        assert!(
+            !memo.is_sold_out(2, now),
+            "another product is not remembered"
+        );
+    }
+
+    #[test]
+    fn the_memory_lasts_one_period() {
+        let memo = SoldOutMemo::new(PERIOD);
+        let now = Instant::now();
+        refuse(&memo, 1, HOT_REFUSALS, now);
+        assert!(memo.is_sold_out(1, now + PERIOD - Duration::from_millis(1)));
+        assert!(!memo.is_sold_out(1, now + PERIOD));
+        // Still hot within the window: the next sold-out answer remembers it again.
+        memo.saw_sold_out(1, now + PERIOD);
+        assert!(memo.is_sold_out(1, now + PERIOD));
+    }
+
+    #[test]
+    fn refusals_spread_over_more_than_a_window_do_not_make_a_product_hot() {
+        let memo = SoldOutMemo::new(PERIOD);
+        let start = Instant::now();
+        refuse(&memo, 1, HOT_REFUSALS - 1, start);
+        let later = start + HOT_WINDOW;
+        memo.saw_sold_out(1, later);
+        assert!(!memo.is_sold_out(1, later));
+    }
+
+    #[test]
+    fn units_given_back_here_end_the_memory() {
+        let memo = SoldOutMemo::new(PERIOD);
+        let now = Instant::now();
+        refuse(&memo, 1, HOT_REFUSALS, now);
+        memo.forget(1);
+        assert!(!memo.is_sold_out(1, now));
+        memo.saw_sold_out(1, now);
+        assert!(!memo.is_sold_out(1, now), "the count starts again");
+    }
+
+    #[test]
+    fn a_zero_period_remembers_nothing() {
+        let memo = SoldOutMemo::new(Duration::ZERO);
+        let now = Instant::now();
+        refuse(&memo, 1, HOT_REFUSALS * 2, now);
+        assert!(!memo.is_sold_out(1, now));
+    }
+}
