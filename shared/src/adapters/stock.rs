@@ -24,8 +24,8 @@
 //! them, and other buyers are told `SOLD_OUT` while they are out. An attempt beyond the limit in
 //! flight takes nothing here and goes to MySQL alone, which replays it if it is a retry of one of
 //! them and otherwise judges it against what the buyer holds. The in-flight count drops when
-//! the checkout is written or gives its units back, and expires after [`IN_FLIGHT_TTL`] should a
-//! process die in between.
+//! the checkout is written or gives its units back, is deleted when Redis fails to take it down
+//! then, and expires after [`IN_FLIGHT_TTL`] should a process die in between.
 //!
 //! # Sharding
 //!
@@ -292,8 +292,8 @@ impl StockReservations {
     }
 
     /// Gives back the units a checkout reserved and did not write, and takes them off its buyer's
-    /// units in flight. Should Redis fail, the counter is forgotten instead, as by
-    /// [`StockReservations::give_back`] (the in-flight count then expires).
+    /// units in flight. Should Redis fail, both the counter and the buyer's in-flight count are
+    /// dropped instead ([`StockReservations::forget_reserved`]).
     pub async fn give_back_reserved(&self, product_id: i64, buyer_id: i64, quantity: i32) {
         let keys = [
             self.key(product_id),
@@ -301,18 +301,19 @@ impl StockReservations {
         ];
         if let Err(err) = self.move_units(&self.give_back, &keys, quantity).await {
             tracing::warn!(%err, product_id, "could not give units back to Redis; its counter is reloaded");
-            let _ = self.forget(product_id).await;
+            let _ = self.forget_reserved(product_id, buyer_id).await;
         }
     }
 
     /// The checkout that reserved these units wrote them in MySQL: they are no longer in flight
-    /// (MySQL counts them against the buyer's limit from now on). A failure is only logged: the
-    /// count expires after [`IN_FLIGHT_TTL`], and until then holds the buyer to fewer attempts
-    /// at once, never anyone else.
+    /// (MySQL counts them against the buyer's limit from now on). Should Redis fail, the buyer's
+    /// in-flight count is deleted instead, or failing that expires after [`IN_FLIGHT_TTL`]; until
+    /// then it holds the buyer to fewer attempts at once, never anyone else.
     pub async fn written(&self, product_id: i64, buyer_id: i64, quantity: i32) {
         let in_flight = [self.in_flight_key(product_id, buyer_id)];
         if let Err(err) = self.move_units(&self.written, &in_flight, quantity).await {
-            tracing::debug!(%err, product_id, "could not clear a buyer's units in flight; they expire");
+            tracing::debug!(%err, product_id, "could not take units off a buyer's units in flight; dropping the count");
+            let _ = self.delete(&in_flight).await;
         }
     }
 
@@ -336,11 +337,23 @@ impl StockReservations {
 
     /// Forgets a product's counter and facts (after a product edit); the next checkout reloads them.
     pub async fn forget(&self, product_id: i64) -> Result<(), RedisError> {
-        let mut connection = self.redis.connection().await?;
-        redis::cmd("DEL")
-            .arg(self.key(product_id))
-            .query_async::<()>(&mut connection)
-            .await
+        self.delete(&[self.key(product_id)]).await
+    }
+
+    /// Forgets the product's counter and `buyer_id`'s units in flight of it, after a give-back
+    /// that failed: the script may have run in full, in part (a script that fails part-way
+    /// keeps what it did) or not at all (Redis out of memory refuses its first write, and still
+    /// lets a delete through), so neither figure can be trusted. Kept, the counter could show
+    /// fewer units than MySQL has, and the in-flight count would send the buyer's next attempts
+    /// to MySQL as if still busy. Both start again: the counter from MySQL at the next checkout,
+    /// the count at the buyer's next reservation.
+    async fn forget_reserved(&self, product_id: i64, buyer_id: i64) -> Result<(), RedisError> {
+        // Both in the product's slot, so one DEL on a Redis Cluster too.
+        self.delete(&[
+            self.key(product_id),
+            self.in_flight_key(product_id, buyer_id),
+        ])
+        .await
     }
 
     /// Runs one of the scripts that move a checkout's units (`ARGV[1]`) on `keys`.
@@ -356,6 +369,14 @@ impl StockReservations {
             invocation.key(key);
         }
         invocation.arg(quantity).invoke_async(&mut connection).await
+    }
+
+    async fn delete(&self, keys: &[String]) -> Result<(), RedisError> {
+        let mut connection = self.redis.connection().await?;
+        redis::cmd("DEL")
+            .arg(keys)
+            .query_async::<()>(&mut connection)
+            .await
     }
 
     /// Units left according to Redis, if loaded (tests and the benchmark compare it with MySQL).
