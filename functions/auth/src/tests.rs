@@ -1193,57 +1193,34 @@ fn event(json: &str) -> Request {
 #[tokio::test]
 async fn api_gateway_sample_events_flow_through_the_handler() {
     let app = App::new().await;
-    let health = handle(
-        &app.deps,
-        event(include_str!("../../../events/auth/health.json")),
-    )
-    .await;
+    let sample = |json: &str| handle(&app.deps, event(json));
+    let health = sample(include_str!("../../../events/auth/health.json")).await;
     assert_eq!(health.status(), 200);
     assert_eq!(body_json(&health)["status"], "ok");
 
-    let signup = handle(
-        &app.deps,
-        event(include_str!("../../../events/auth/signup.json")),
-    )
-    .await;
+    let signup = sample(include_str!("../../../events/auth/signup.json")).await;
     assert_eq!(signup.status(), 201);
     assert_eq!(body_json(&signup)["email"], "min.ji@example.com");
-    let partner = handle(
-        &app.deps,
-        event(include_str!("../../../events/auth/signup-partner.json")),
-    )
-    .await;
+    let partner = sample(include_str!("../../../events/auth/signup-partner.json")).await;
     assert_eq!(partner.status(), 201);
     assert_eq!(body_json(&partner)["role"], "partner");
 
-    let login = handle(
-        &app.deps,
-        event(include_str!("../../../events/auth/login.json")),
-    )
-    .await;
+    let login = sample(include_str!("../../../events/auth/login.json")).await;
     assert_eq!(login.status(), 200);
     let access = body_json(&login)["access_token"]
         .as_str()
         .unwrap()
         .to_owned();
 
-    let anonymous = handle(
-        &app.deps,
-        event(include_str!("../../../events/auth/me-without-token.json")),
-    )
-    .await;
+    let without_token = include_str!("../../../events/auth/me-without-token.json");
+    let anonymous = sample(without_token).await;
     assert_eq!(anonymous.status(), 401);
-    let mut with_token: Value =
-        serde_json::from_str(include_str!("../../../events/auth/me-without-token.json")).unwrap();
+    let mut with_token: Value = serde_json::from_str(without_token).unwrap();
     with_token["headers"]["authorization"] = json!(format!("Bearer {access}"));
-    let me = handle(&app.deps, event(&with_token.to_string())).await;
+    let me = sample(&with_token.to_string()).await;
     assert_eq!(me.status(), 200);
 
-    let malformed = handle(
-        &app.deps,
-        event(include_str!("../../../events/auth/refresh-malformed.json")),
-    )
-    .await;
+    let malformed = sample(include_str!("../../../events/auth/refresh-malformed.json")).await;
     assert_eq!(malformed.status(), 400);
 }
 

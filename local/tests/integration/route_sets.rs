@@ -177,14 +177,20 @@ fn every_table_the_code_names_exists_on_demand_with_its_key_and_ttl() {
     }
 }
 
-#[test]
-fn the_settlement_queue_feeds_the_worker_as_the_runner_binds_it() {
-    let template = crate::template::load();
+/// `(logical id, resource)` of the queue `SETTLEMENT_QUEUE_URL` names.
+fn settlement_queue(template: &Yaml) -> (&str, &Yaml) {
     let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
     let queue_id =
         ref_of(&globals["SETTLEMENT_QUEUE_URL"]).expect("SETTLEMENT_QUEUE_URL is a !Ref");
-    let queue = &resources(&template)[queue_id];
+    let queue = &resources(template)[queue_id];
     assert_eq!(queue["Type"].as_str(), Some("AWS::SQS::Queue"));
+    (queue_id, queue)
+}
+
+#[test]
+fn the_settlement_queue_feeds_the_worker_as_the_runner_binds_it() {
+    let template = crate::template::load();
+    let (queue_id, queue) = settlement_queue(&template);
 
     let (_, worker) = function(&template, "settlement-worker");
     let sources = events_of(worker, "SQS");
@@ -240,10 +246,8 @@ fn unless_equal<'t>(template: &'t Yaml, condition: &str) -> (&'t str, &'t str) {
 #[test]
 fn the_dead_letter_alarm_watches_the_queue_the_settlement_queue_dead_letters_into() {
     let template = crate::template::load();
-    let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
-    let queue_id =
-        ref_of(&globals["SETTLEMENT_QUEUE_URL"]).expect("SETTLEMENT_QUEUE_URL is a !Ref");
-    let redrive = &resources(&template)[queue_id]["Properties"]["RedrivePolicy"];
+    let (_, queue) = settlement_queue(&template);
+    let redrive = &queue["Properties"]["RedrivePolicy"];
     let (dlq, _) = get_att_of(&redrive["deadLetterTargetArn"]).expect("a DLQ");
 
     let alarm = &resources(&template)["SettlementDeadLetterAlarm"];

@@ -193,81 +193,101 @@ async fn a_counter_that_will_not_stay_loaded_sends_the_checkout_through_mysql() 
     assert_eq!(app.stock_in_redis(product).await, None);
 }
 
-/// A unit of `product` reserved for buyer 7 in the Redis of `redis` (its counter loaded from
-/// MySQL first), as a checkout holds it while it writes.
-async fn reserved_on(app: &App, redis: &PrivateRedis, product: i64) -> StockReservations {
-    let store = RedisStore::with_prefix(&redis.url(), "reserved:").unwrap();
-    let reservations = StockReservations::new(store);
-    load_counter(app, &reservations, product).await;
-    assert!(matches!(
-        reservations
-            .reserve(product, 7, 1, Utc::now())
+/// One unit of a five-unit product reserved for [`ReservedUnit::BUYER`] in a Redis of the
+/// test's own (its counter loaded from MySQL first), as a checkout holds it while it writes.
+struct ReservedUnit {
+    app: App,
+    redis: PrivateRedis,
+    reservations: StockReservations,
+    product: i64,
+}
+
+impl ReservedUnit {
+    const BUYER: i64 = 7;
+
+    async fn new(max_per_buyer: i32) -> Self {
+        let app = App::new().await;
+        let (partner, _) = app.ctx.user(Role::Partner).await;
+        let product = app.product(partner, 5, max_per_buyer).await;
+        let redis = PrivateRedis::start();
+        let store = RedisStore::with_prefix(&redis.url(), "reserved:").unwrap();
+        let unit = Self {
+            app,
+            redis,
+            reservations: StockReservations::new(store),
+            product,
+        };
+        unit.load_counter().await;
+        let reserved = unit.reserve(1).await;
+        assert!(matches!(reserved, Reservation::Reserved(_)), "{reserved:?}");
+        unit
+    }
+
+    async fn load_counter(&self) {
+        let facts = store::product_facts(&self.app.ctx.platform.db, self.product)
             .await
-            .unwrap(),
-        Reservation::Reserved(_)
-    ));
-    reservations
-}
+            .unwrap()
+            .unwrap();
+        self.reservations
+            .load(self.product, &facts.stock_facts())
+            .await
+            .unwrap();
+    }
 
-async fn load_counter(app: &App, reservations: &StockReservations, product: i64) {
-    let facts = store::product_facts(&app.ctx.platform.db, product)
-        .await
-        .unwrap()
-        .unwrap();
-    reservations
-        .load(product, &facts.stock_facts())
-        .await
-        .unwrap();
-}
+    async fn reserve(&self, quantity: i32) -> Reservation {
+        self.reservations
+            .reserve(self.product, Self::BUYER, quantity, Utc::now())
+            .await
+            .unwrap()
+    }
 
-/// Out of memory, Redis refuses every script's first write, and still lets a delete through.
-fn out_of_memory(redis: &PrivateRedis) {
-    redis.command(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
-    redis.command(&["CONFIG", "SET", "maxmemory", "1"]);
-}
+    /// Out of memory, Redis refuses every script's first write, and still lets a delete through.
+    fn out_of_memory(&self) {
+        self.redis
+            .command(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+        self.redis.command(&["CONFIG", "SET", "maxmemory", "1"]);
+    }
 
-fn memory_again(redis: &PrivateRedis) {
-    redis.command(&["CONFIG", "SET", "maxmemory", "0"]);
+    fn memory_again(&self) {
+        self.redis.command(&["CONFIG", "SET", "maxmemory", "0"]);
+    }
 }
 
 #[tokio::test]
 async fn a_give_back_redis_refuses_leaves_neither_the_buyer_busy_nor_units_missing() {
     // GIVEN a unit reserved for a buyer who may hold one
-    let app = App::new().await;
-    let (partner, _) = app.ctx.user(Role::Partner).await;
-    let product = app.product(partner, 5, 1).await;
-    let redis = PrivateRedis::start();
-    let reservations = reserved_on(&app, &redis, product).await;
+    let unit = ReservedUnit::new(1).await;
+    let (reservations, product) = (&unit.reservations, unit.product);
 
     // WHEN the checkout's write failed and Redis refuses the give-back
-    out_of_memory(&redis);
-    reservations.give_back_reserved(product, 7, 1).await;
-    memory_again(&redis);
+    unit.out_of_memory();
+    reservations
+        .give_back_reserved(product, ReservedUnit::BUYER, 1)
+        .await;
+    unit.memory_again();
 
     // THEN the counter short of that unit is gone, reloaded whole from MySQL, and the buyer's
     // next reservation is judged on the counter, not sent away as busy
     assert_eq!(reservations.remaining(product).await.unwrap(), None);
-    load_counter(&app, &reservations, product).await;
+    unit.load_counter().await;
     assert_eq!(reservations.remaining(product).await.unwrap(), Some(5));
-    let again = reservations.reserve(product, 7, 1, Utc::now()).await;
-    assert!(matches!(again, Ok(Reservation::Reserved(_))), "{again:?}");
+    let again = unit.reserve(1).await;
+    assert!(matches!(again, Reservation::Reserved(_)), "{again:?}");
 }
 
 #[tokio::test]
 async fn a_written_unit_redis_cannot_count_down_leaves_the_buyer_not_busy() {
     // GIVEN a unit reserved for a buyer who may hold two
-    let app = App::new().await;
-    let (partner, _) = app.ctx.user(Role::Partner).await;
-    let product = app.product(partner, 5, 2).await;
-    let redis = PrivateRedis::start();
-    let reservations = reserved_on(&app, &redis, product).await;
+    let unit = ReservedUnit::new(2).await;
 
     // WHEN its checkout was written but Redis refuses to take it off the units in flight
-    out_of_memory(&redis);
-    reservations.written(product, 7, 1).await;
-    memory_again(&redis);
+    unit.out_of_memory();
+    unit.reservations
+        .written(unit.product, ReservedUnit::BUYER, 1)
+        .await;
+    unit.memory_again();
 
     // THEN the written unit no longer counts as in flight: two more may be reserved at once
-    let again = reservations.reserve(product, 7, 2, Utc::now()).await;
-    assert!(matches!(again, Ok(Reservation::Reserved(_))), "{again:?}");
+    let again = unit.reserve(2).await;
+    assert!(matches!(again, Reservation::Reserved(_)), "{again:?}");
 }
