@@ -452,22 +452,10 @@ async fn dummy_hash(deps: &Deps) -> Result<String, ApiError> {
         .cloned()
 }
 
-/// Argon2 takes tens of milliseconds of CPU: keep it off the async workers, and run no more of
-/// it at once than there are cores.
 async fn hash_blocking(deps: &Deps, password: String) -> Result<String, ApiError> {
-    let permit = deps
-        .argon2
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(ApiError::internal)?;
-    tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        hash_password(&password)
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)
+    on_argon2_thread(deps, move || hash_password(&password))
+        .await?
+        .map_err(ApiError::internal)
 }
 
 async fn verify_blocking(
@@ -475,6 +463,15 @@ async fn verify_blocking(
     password: String,
     stored_hash: String,
 ) -> Result<bool, ApiError> {
+    on_argon2_thread(deps, move || verify_password(&password, &stored_hash)).await
+}
+
+/// Argon2 takes tens of milliseconds of CPU: keep it off the async workers, and run no more of
+/// it at once than there are cores.
+async fn on_argon2_thread<T: Send + 'static>(
+    deps: &Deps,
+    argon2: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
     let permit = deps
         .argon2
         .clone()
@@ -483,7 +480,7 @@ async fn verify_blocking(
         .map_err(ApiError::internal)?;
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        verify_password(&password, &stored_hash)
+        argon2()
     })
     .await
     .map_err(ApiError::internal)

@@ -1,6 +1,7 @@
 //! The auth function against real MariaDB and Redis: each test has its own database and key prefix.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{Duration as ChronoDuration, Utc};
 use lambda_http::{Body, Response};
 use serde_json::{Value, json};
@@ -8,7 +9,7 @@ use shared::{
     Platform,
     adapters::redis::RedisStore,
     domain::auth::AccessClaims,
-    testing::{ApiRequest, PrivateRedis, TestContext, body_json, problem_code},
+    testing::{ApiRequest, PrivateRedis, TEST_JWT_SECRET, TestContext, body_json, problem_code},
 };
 
 use super::*;
@@ -648,52 +649,239 @@ fn claims_for(user_id: i64, issued: chrono::DateTime<Utc>, audience: &str) -> Ac
     }
 }
 
+/// What the hostile-token cases are made from: a live user, and the stack's signing key, so
+/// each case can be a token the function accepts but for the one flaw the case names.
+struct Forge {
+    user_id: i64,
+    issuer: String,
+    audience: String,
+}
+
+impl Forge {
+    /// The claims of a token the function accepts.
+    fn claims(&self) -> Value {
+        let now = Utc::now().timestamp();
+        json!({"sub": self.user_id.to_string(), "role": "buyer",
+            "jti": uuid::Uuid::new_v4().to_string(), "iat": now, "exp": now + 900,
+            "iss": self.issuer, "aud": self.audience})
+    }
+
+    /// The claims with one of them changed.
+    fn claims_with(&self, name: &str, value: Value) -> Value {
+        let mut claims = self.claims();
+        claims[name] = value;
+        claims
+    }
+
+    /// `header` and `claims` signed with HMAC-SHA256 under `secret`, whatever the header says.
+    fn signed_with(header: &Value, claims: &Value, secret: &str) -> String {
+        let signed = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+        let signature = ring::hmac::sign(&key, signed.as_bytes());
+        format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+
+    /// Signed with the stack's key, as the function signs.
+    fn signed(header: &Value, claims: &Value) -> String {
+        Self::signed_with(header, claims, TEST_JWT_SECRET)
+    }
+
+    fn hs256() -> Value {
+        json!({"alg": "HS256", "typ": "JWT"})
+    }
+
+    /// A token the function accepts.
+    fn valid(&self) -> String {
+        Self::signed(&Self::hs256(), &self.claims())
+    }
+}
+
+/// A token that must be refused: its name, how it is made, and the answer it gets.
+struct HostileToken {
+    name: &'static str,
+    token: fn(&Forge) -> String,
+    status: u16,
+    code: &'static str,
+}
+
+/// Each made as [`Forge::valid`] is but for the flaw its name says, so each fails alone when
+/// the check it covers is gone.
+const HOSTILE_TOKENS: &[HostileToken] = &[
+    HostileToken {
+        name: "expired beyond the clock leeway",
+        token: |forge| {
+            let exp = Utc::now().timestamp() - shared::auth::LEEWAY_SECS - 60;
+            let mut claims = forge.claims_with("exp", json!(exp));
+            claims["iat"] = json!(exp - 900);
+            Forge::signed(&Forge::hs256(), &claims)
+        },
+        status: 401,
+        code: "UNAUTHENTICATED",
+    },
+    HostileToken {
+        name: "for another audience",
+        token: |forge| {
+            Forge::signed(
+                &Forge::hs256(),
+                &forge.claims_with("aud", json!("partner-portal")),
+            )
+        },
+        status: 401,
+        code: "UNAUTHENTICATED",
+    },
+    HostileToken {
+        name: "from another issuer",
+        token: |forge| {
+            Forge::signed(
+                &Forge::hs256(),
+                &forge.claims_with("iss", json!("someone-else")),
+            )
+        },
+        status: 401,
+        code: "UNAUTHENTICATED",
+    },
+    HostileToken {
+        name: "signed with another key",
+        token: |forge| {
+            Forge::signed_with(
+                &Forge::hs256(),
+                &forge.claims(),
+                "another-secret-another-secret-0123",
+            )
+        },
+        status: 401,
+        code: "UNAUTHENTICATED",
+    },
+    HostileToken {
+        name: "signature with one bit flipped",
+        token: |forge| {
+            let token = forge.valid();
+            let (signed, signature) = token.rsplit_once('.').unwrap();
+            let mut signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+            signature[0] ^= 1;
+            format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature))
+        },
+        status: 401,
+        code: "UNAUTHENTICATED",
+    },
+    HostileToken {
+        name: "claims raised to admin under the original signature",
+        token: |forge| {
+            let token = forge.valid();
+            let (header, rest) = token.split_once('.').unwrap();
+            let (_, signature) = rest.split_once('.').unwrap();
+            let claims =
+                URL_SAFE_NO_PAD.encode(forge.claims_with("role", json!("admin")).to_string());
+            format!("{header}.{claims}.{signature}")
+        },
+        status: 401,
+        code: "UNAUTHENTICATED",
+    },
+    HostileToken {
+        name: "alg none without a signature",
+        token: |forge| {
+            let signed = Forge::signed(&json!({"alg": "none", "typ": "JWT"}), &forge.claims());
+            let (unsigned, _) = signed.rsplit_once('.').unwrap();
+            format!("{unsigned}.")
+        },
+        status: 401,
+        code: "UNAUTHENTICATED",
+    },
+    HostileToken {
+        name: "alg none over a good HS256 signature",
+        token: |forge| Forge::signed(&json!({"alg": "none", "typ": "JWT"}), &forge.claims()),
+        status: 401,
+        code: "UNAUTHENTICATED",
+    },
+    HostileToken {
+        name: "alg HS512 over a good HS256 signature",
+        token: |forge| Forge::signed(&json!({"alg": "HS512", "typ": "JWT"}), &forge.claims()),
+        status: 401,
+        code: "UNAUTHENTICATED",
+    },
+    HostileToken {
+        name: "no alg over a good HS256 signature",
+        token: |forge| Forge::signed(&json!({"typ": "JWT"}), &forge.claims()),
+        status: 401,
+        code: "UNAUTHENTICATED",
+    },
+    HostileToken {
+        name: "without an exp claim",
+        token: |forge| {
+            let mut claims = forge.claims();
+            claims.as_object_mut().unwrap().remove("exp");
+            Forge::signed(&Forge::hs256(), &claims)
+        },
+        status: 401,
+        code: "UNAUTHENTICATED",
+    },
+    HostileToken {
+        name: "a subject that is no user id",
+        token: |forge| Forge::signed(&Forge::hs256(), &forge.claims_with("sub", json!("kim"))),
+        status: 401,
+        code: "UNAUTHENTICATED",
+    },
+    HostileToken {
+        name: "header and claims without a signature part",
+        token: |forge| {
+            let token = forge.valid();
+            let (signed, _) = token.rsplit_once('.').unwrap();
+            signed.to_owned()
+        },
+        status: 401,
+        code: "UNAUTHENTICATED",
+    },
+    HostileToken {
+        name: "not a JWT",
+        token: |_| "not.a.jwt".to_owned(),
+        status: 401,
+        code: "UNAUTHENTICATED",
+    },
+];
+
 #[tokio::test]
-async fn bad_tokens_are_401() {
+async fn hostile_tokens_are_refused_each_for_its_own_flaw() {
     let app = App::new().await;
     let (access, _) = app.buyer_session("kim@example.com").await;
-    let user_id = body_json(&app.me(&access).await)["id"].as_i64().unwrap();
-    let tokens = &app.ctx.platform.tokens;
-
-    let expired = tokens
-        .sign(&claims_for(
-            user_id,
-            Utc::now() - ChronoDuration::hours(1),
-            "kicksync-api",
-        ))
-        .unwrap();
-    let other_audience = tokens
-        .sign(&claims_for(user_id, Utc::now(), "partner-portal"))
-        .unwrap();
-    let mut tampered = access.clone();
-    tampered.pop();
-    tampered.push(if access.ends_with('A') { 'B' } else { 'A' });
-    let unsigned = {
-        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-        let claims = serde_json::to_vec(&claims_for(user_id, Utc::now(), "kicksync-api")).unwrap();
-        format!(
-            "{}.{}.",
-            URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
-            URL_SAFE_NO_PAD.encode(claims)
-        )
+    let auth = &app.ctx.platform.config.auth;
+    let forge = Forge {
+        user_id: body_json(&app.me(&access).await)["id"].as_i64().unwrap(),
+        issuer: auth.issuer.clone(),
+        audience: auth.audience.clone(),
     };
-    for (label, token) in [
-        ("expired", expired),
-        ("other audience", other_audience),
-        ("tampered signature", tampered),
-        ("alg none", unsigned),
-        ("garbage", "not.a.jwt".to_owned()),
-    ] {
-        let response = app.me(&token).await;
-        assert_eq!(response.status(), 401, "{label}");
-        assert_eq!(problem_code(&response), "UNAUTHENTICATED", "{label}");
+    // The forge's own token is accepted, so each case below is refused for its flaw alone.
+    let valid = app.me(&forge.valid()).await;
+    assert_eq!(valid.status(), 200, "{:?}", body_json(&valid));
+
+    let mut wrong = Vec::new();
+    for case in HOSTILE_TOKENS {
+        let response = app.me(&(case.token)(&forge)).await;
+        let answer = (response.status().as_u16(), problem_code(&response));
+        if answer != (case.status, case.code.to_owned()) {
+            wrong.push(format!(
+                "{}: answered {answer:?}, not ({}, {:?})",
+                case.name, case.status, case.code
+            ));
+        }
     }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[tokio::test]
+async fn requests_without_a_bearer_token_are_401() {
+    let app = App::new().await;
     let basic = app
         .call(ApiRequest::new("GET /auth/me").header("authorization", "Basic a2ltOnB3"))
         .await;
     assert_eq!(basic.status(), 401);
+    assert_eq!(problem_code(&basic), "UNAUTHENTICATED");
     let none = app.call(ApiRequest::new("GET /auth/me")).await;
     assert_eq!(none.status(), 401);
+    assert_eq!(problem_code(&none), "UNAUTHENTICATED");
 }
 
 #[tokio::test]
@@ -1005,57 +1193,34 @@ fn event(json: &str) -> Request {
 #[tokio::test]
 async fn api_gateway_sample_events_flow_through_the_handler() {
     let app = App::new().await;
-    let health = handle(
-        &app.deps,
-        event(include_str!("../../../events/auth/health.json")),
-    )
-    .await;
+    let sample = |json: &str| handle(&app.deps, event(json));
+    let health = sample(include_str!("../../../events/auth/health.json")).await;
     assert_eq!(health.status(), 200);
     assert_eq!(body_json(&health)["status"], "ok");
 
-    let signup = handle(
-        &app.deps,
-        event(include_str!("../../../events/auth/signup.json")),
-    )
-    .await;
+    let signup = sample(include_str!("../../../events/auth/signup.json")).await;
     assert_eq!(signup.status(), 201);
     assert_eq!(body_json(&signup)["email"], "min.ji@example.com");
-    let partner = handle(
-        &app.deps,
-        event(include_str!("../../../events/auth/signup-partner.json")),
-    )
-    .await;
+    let partner = sample(include_str!("../../../events/auth/signup-partner.json")).await;
     assert_eq!(partner.status(), 201);
     assert_eq!(body_json(&partner)["role"], "partner");
 
-    let login = handle(
-        &app.deps,
-        event(include_str!("../../../events/auth/login.json")),
-    )
-    .await;
+    let login = sample(include_str!("../../../events/auth/login.json")).await;
     assert_eq!(login.status(), 200);
     let access = body_json(&login)["access_token"]
         .as_str()
         .unwrap()
         .to_owned();
 
-    let anonymous = handle(
-        &app.deps,
-        event(include_str!("../../../events/auth/me-without-token.json")),
-    )
-    .await;
+    let without_token = include_str!("../../../events/auth/me-without-token.json");
+    let anonymous = sample(without_token).await;
     assert_eq!(anonymous.status(), 401);
-    let mut with_token: Value =
-        serde_json::from_str(include_str!("../../../events/auth/me-without-token.json")).unwrap();
+    let mut with_token: Value = serde_json::from_str(without_token).unwrap();
     with_token["headers"]["authorization"] = json!(format!("Bearer {access}"));
-    let me = handle(&app.deps, event(&with_token.to_string())).await;
+    let me = sample(&with_token.to_string()).await;
     assert_eq!(me.status(), 200);
 
-    let malformed = handle(
-        &app.deps,
-        event(include_str!("../../../events/auth/refresh-malformed.json")),
-    )
-    .await;
+    let malformed = sample(include_str!("../../../events/auth/refresh-malformed.json")).await;
     assert_eq!(malformed.status(), 400);
 }
 

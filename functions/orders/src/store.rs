@@ -13,7 +13,7 @@ use shared::{
         stock::Offer,
     },
 };
-use sqlx::{MySql, MySqlConnection, MySqlPool, Transaction};
+use sqlx::{MySql, MySqlConnection, MySqlPool, Transaction, mysql::MySqlArguments, query::QueryAs};
 
 /// What the checkout and the stock checks need of a product, read from MySQL.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -119,15 +119,7 @@ pub async fn take_units(
     tx: &mut Transaction<'static, MySql>,
     line: LineToTake<'_>,
 ) -> Result<Taken, sqlx::Error> {
-    let row: TakenRow = sqlx::query_as("CALL take_units(?, ?, ?, ?, ?)")
-        .bind(line.item.product_id)
-        .bind(line.item.quantity)
-        .bind(line.item.unit_price)
-        .bind(line.now)
-        .bind(line.holding)
-        .fetch_one(&mut **tx)
-        .await?;
-    taken(row)
+    call_with_line(tx, sqlx::query_as("CALL take_units(?, ?, ?, ?, ?)"), line).await
 }
 
 /// The end of a sale in one round trip (the `sell_and_commit` procedure): stores the checkout's
@@ -140,9 +132,21 @@ pub async fn sell_and_commit(
     answer: &[u8],
     line: LineToTake<'_>,
 ) -> Result<Taken, sqlx::Error> {
-    let row: TakenRow = sqlx::query_as("CALL sell_and_commit(?, ?, ?, ?, ?, ?, ?)")
+    let answer = String::from_utf8_lossy(answer);
+    let call = sqlx::query_as("CALL sell_and_commit(?, ?, ?, ?, ?, ?, ?)")
         .bind(payment_id)
-        .bind(String::from_utf8_lossy(answer).as_ref())
+        .bind(answer.as_ref());
+    call_with_line(tx, call, line).await
+}
+
+/// Calls a procedure that takes a line's units (`take_units`, `sell_and_commit`): `call` with
+/// its own arguments bound, the line's five last, and its answer about the line read.
+async fn call_with_line<'q>(
+    tx: &mut Transaction<'static, MySql>,
+    call: QueryAs<'q, MySql, TakenRow, MySqlArguments>,
+    line: LineToTake<'_>,
+) -> Result<Taken, sqlx::Error> {
+    let row = call
         .bind(line.item.product_id)
         .bind(line.item.quantity)
         .bind(line.item.unit_price)

@@ -2,10 +2,7 @@
 //! stop and restart).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{
-    collections::HashSet,
-    process::{Child, Command, Stdio},
-};
+use std::collections::HashSet;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use lambda_http::{Body, Response};

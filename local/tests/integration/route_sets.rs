@@ -177,14 +177,20 @@ fn every_table_the_code_names_exists_on_demand_with_its_key_and_ttl() {
     }
 }
 
-#[test]
-fn the_settlement_queue_feeds_the_worker_as_the_runner_binds_it() {
-    let template = crate::template::load();
+/// `(logical id, resource)` of the queue `SETTLEMENT_QUEUE_URL` names.
+fn settlement_queue(template: &Yaml) -> (&str, &Yaml) {
     let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
     let queue_id =
         ref_of(&globals["SETTLEMENT_QUEUE_URL"]).expect("SETTLEMENT_QUEUE_URL is a !Ref");
-    let queue = &resources(&template)[queue_id];
+    let queue = &resources(template)[queue_id];
     assert_eq!(queue["Type"].as_str(), Some("AWS::SQS::Queue"));
+    (queue_id, queue)
+}
+
+#[test]
+fn the_settlement_queue_feeds_the_worker_as_the_runner_binds_it() {
+    let template = crate::template::load();
+    let (queue_id, queue) = settlement_queue(&template);
 
     let (_, worker) = function(&template, "settlement-worker");
     let sources = events_of(worker, "SQS");
@@ -222,6 +228,63 @@ fn the_settlement_queue_feeds_the_worker_as_the_runner_binds_it() {
         resources(&template)[dlq]["Type"].as_str(),
         Some("AWS::SQS::Queue")
     );
+}
+
+/// `(parameter, value)` of a condition written `!Not [!Equals [!Ref parameter, value]]`.
+fn unless_equal<'t>(template: &'t Yaml, condition: &str) -> (&'t str, &'t str) {
+    let written = &template["Conditions"][condition];
+    let equals = tagged(written, "Not")
+        .and_then(|not| not.as_sequence())
+        .and_then(|not| tagged(not.first()?, "Equals"))
+        .and_then(Yaml::as_sequence)
+        .unwrap_or_else(|| panic!("{condition} is not !Not [!Equals [...]]: {written:?}"));
+    let parameter = ref_of(&equals[0]).expect("!Ref of a parameter");
+    let value = equals[1].as_str().expect("a string");
+    (parameter, value)
+}
+
+#[test]
+fn the_dead_letter_alarm_watches_the_queue_the_settlement_queue_dead_letters_into() {
+    let template = crate::template::load();
+    let (_, queue) = settlement_queue(&template);
+    let redrive = &queue["Properties"]["RedrivePolicy"];
+    let (dlq, _) = get_att_of(&redrive["deadLetterTargetArn"]).expect("a DLQ");
+
+    let alarm = &resources(&template)["SettlementDeadLetterAlarm"];
+    assert_eq!(alarm["Type"].as_str(), Some("AWS::CloudWatch::Alarm"));
+    let alarm = &alarm["Properties"];
+    assert_eq!(alarm["Namespace"].as_str(), Some("AWS/SQS"));
+    assert_eq!(
+        alarm["MetricName"].as_str(),
+        Some("ApproximateNumberOfMessagesVisible")
+    );
+    let dimensions = alarm["Dimensions"].as_sequence().expect("Dimensions");
+    assert_eq!(dimensions.len(), 1, "one queue");
+    assert_eq!(dimensions[0]["Name"].as_str(), Some("QueueName"));
+    assert_eq!(
+        get_att_of(&dimensions[0]["Value"]),
+        Some((dlq, "QueueName")),
+        "the queue the RedrivePolicy names"
+    );
+    // One dead message, seen in one minute, is enough.
+    assert_eq!(
+        alarm["ComparisonOperator"].as_str(),
+        Some("GreaterThanThreshold")
+    );
+    assert_eq!(number(&alarm["Threshold"]), Some(0));
+    assert_eq!(alarm["Statistic"].as_str(), Some("Maximum"));
+    assert_eq!(number(&alarm["EvaluationPeriods"]), Some(1));
+
+    // The topic is an action only when one is given.
+    let actions = tagged(&alarm["AlarmActions"], "If")
+        .and_then(Yaml::as_sequence)
+        .expect("AlarmActions is an !If");
+    let condition = actions[0].as_str().expect("a condition");
+    let topic = ref_of(&actions[1][0]).expect("[!Ref the topic]");
+    assert_eq!(actions[1].as_sequence().map(Vec::len), Some(1));
+    assert_eq!(ref_of(&actions[2]), Some("AWS::NoValue"));
+    assert_eq!(unless_equal(&template, condition), (topic, ""));
+    assert_eq!(parameter_default(&template, topic).as_str(), Some(""));
 }
 
 #[test]
@@ -326,6 +389,28 @@ fn the_connection_budget_is_what_the_template_deploys() {
     assert!(
         burst <= reserved,
         "burst {burst} over reserved concurrency {reserved}"
+    );
+
+    // Provisioned environments are part of the reserved ones: the parameter cannot be set above
+    // the reserved concurrency's default, it is off by default, and off means no configuration
+    // at all (the alias still exists: SAM cannot make it conditional).
+    let properties = &orders["Properties"];
+    assert_eq!(properties["AutoPublishAlias"].as_str(), Some("live"));
+    let provisioned = tagged(&properties["ProvisionedConcurrencyConfig"], "If")
+        .and_then(Yaml::as_sequence)
+        .expect("orders' ProvisionedConcurrencyConfig is an !If");
+    let parameter = ref_of(&provisioned[1]["ProvisionedConcurrentExecutions"])
+        .expect("provisioned concurrency is a parameter");
+    assert_eq!(ref_of(&provisioned[2]), Some("AWS::NoValue"));
+    let condition = provisioned[0].as_str().expect("a condition");
+    assert_eq!(unless_equal(&template, condition), (parameter, "0"));
+    let declared = &template["Parameters"][parameter];
+    assert_eq!(declared["Type"].as_str(), Some("Number"));
+    assert_eq!(number(parameter_default(&template, parameter)), Some(0));
+    let most = number(&declared["MaxValue"]).expect("a MaxValue");
+    assert!(
+        most <= reserved,
+        "provisioned concurrency up to {most}, reserved {reserved}"
     );
 
     for (id, function) in resources_of(&template, "AWS::Serverless::Function") {

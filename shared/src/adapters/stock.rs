@@ -24,8 +24,8 @@
 //! them, and other buyers are told `SOLD_OUT` while they are out. An attempt beyond the limit in
 //! flight takes nothing here and goes to MySQL alone, which replays it if it is a retry of one of
 //! them and otherwise judges it against what the buyer holds. The in-flight count drops when
-//! the checkout is written or gives its units back, and expires after [`IN_FLIGHT_TTL`] should a
-//! process die in between.
+//! the checkout is written or gives its units back, is deleted when Redis fails to take it down
+//! then, and expires after [`IN_FLIGHT_TTL`] should a process die in between.
 //!
 //! # Sharding
 //!
@@ -82,6 +82,24 @@ pub struct StockReservations {
 /// process died between the reservation and the write): far longer than any checkout's write.
 pub const IN_FLIGHT_TTL: Duration = Duration::from_secs(60);
 
+/// Lua, the end of the scripts that give units back: `ARGV[1]` units into the product's counter
+/// (`KEYS[1]`) only if it is loaded, since a missing one is rebuilt from MySQL, which already has
+/// them. Returns the units left, or -1.
+const UNITS_BACK: &str = r"
+    if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+    return redis.call('HINCRBY', KEYS[1], 'remaining', ARGV[1])
+";
+
+/// Lua, `in_flight_down(key)`: `ARGV[1]` units off a buyer's in-flight count, which is deleted at
+/// zero and never created.
+const IN_FLIGHT_DOWN: &str = r"
+    local function in_flight_down(key)
+        if redis.call('EXISTS', key) == 1 and redis.call('DECRBY', key, ARGV[1]) <= 0 then
+            redis.call('DEL', key)
+        end
+    end
+";
+
 impl StockReservations {
     pub fn new(redis: RedisStore) -> Self {
         // The rule of `domain::stock` (`Offer::check_take`), in its order: it cannot run in here.
@@ -110,31 +128,11 @@ impl StockReservations {
             return 1
             ",
         );
-        // Only into a loaded counter: a missing one is rebuilt from MySQL, which already has the units.
-        let release = Script::new(
-            r"
-            if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-            return redis.call('HINCRBY', KEYS[1], 'remaining', ARGV[1])
-            ",
-        );
+        let release = Script::new(UNITS_BACK);
         // A checkout's units back, and its buyer's in-flight count down with them.
-        let give_back = Script::new(
-            r"
-            if redis.call('EXISTS', KEYS[2]) == 1 and redis.call('DECRBY', KEYS[2], ARGV[1]) <= 0 then
-                redis.call('DEL', KEYS[2])
-            end
-            if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-            return redis.call('HINCRBY', KEYS[1], 'remaining', ARGV[1])
-            ",
-        );
-        let written = Script::new(
-            r"
-            if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('DECRBY', KEYS[1], ARGV[1]) <= 0 then
-                redis.call('DEL', KEYS[1])
-            end
-            return 0
-            ",
-        );
+        let give_back =
+            Script::new(&[IN_FLIGHT_DOWN, "in_flight_down(KEYS[2])", UNITS_BACK].concat());
+        let written = Script::new(&[IN_FLIGHT_DOWN, "in_flight_down(KEYS[1])\nreturn 0"].concat());
         // Facts (release time, limit, price) that are not MySQL's were loaded before an edit
         // whose eviction failed, or by a load that raced it: no sale changes them, so they are
         // dropped at once. A counter that differs from MySQL by the same pair of figures at two
@@ -277,12 +275,8 @@ impl StockReservations {
 
     /// Gives units back; returns what is left now, or `None` if the counter is not loaded.
     pub async fn release(&self, product_id: i64, quantity: i32) -> Result<Option<i64>, RedisError> {
-        let mut connection = self.redis.connection().await?;
-        let left: i64 = self
-            .release
-            .key(self.key(product_id))
-            .arg(quantity)
-            .invoke_async(&mut connection)
+        let left = self
+            .move_units(&self.release, &[self.key(product_id)], quantity)
             .await?;
         Ok((left >= 0).then_some(left))
     }
@@ -298,41 +292,28 @@ impl StockReservations {
     }
 
     /// Gives back the units a checkout reserved and did not write, and takes them off its buyer's
-    /// units in flight. Should Redis fail, the counter is forgotten instead, as by
-    /// [`StockReservations::give_back`] (the in-flight count then expires).
+    /// units in flight. Should Redis fail, both the counter and the buyer's in-flight count are
+    /// dropped instead ([`StockReservations::forget_reserved`]).
     pub async fn give_back_reserved(&self, product_id: i64, buyer_id: i64, quantity: i32) {
-        let given: Result<i64, RedisError> = async {
-            let mut connection = self.redis.connection().await?;
-            self.give_back
-                .key(self.key(product_id))
-                .key(self.in_flight_key(product_id, buyer_id))
-                .arg(quantity)
-                .invoke_async(&mut connection)
-                .await
-        }
-        .await;
-        if let Err(err) = given {
+        let keys = [
+            self.key(product_id),
+            self.in_flight_key(product_id, buyer_id),
+        ];
+        if let Err(err) = self.move_units(&self.give_back, &keys, quantity).await {
             tracing::warn!(%err, product_id, "could not give units back to Redis; its counter is reloaded");
-            let _ = self.forget(product_id).await;
+            let _ = self.forget_reserved(product_id, buyer_id).await;
         }
     }
 
     /// The checkout that reserved these units wrote them in MySQL: they are no longer in flight
-    /// (MySQL counts them against the buyer's limit from now on). A failure is only logged: the
-    /// count expires after [`IN_FLIGHT_TTL`], and until then holds the buyer to fewer attempts
-    /// at once, never anyone else.
+    /// (MySQL counts them against the buyer's limit from now on). Should Redis fail, the buyer's
+    /// in-flight count is deleted instead, or failing that expires after [`IN_FLIGHT_TTL`]; until
+    /// then it holds the buyer to fewer attempts at once, never anyone else.
     pub async fn written(&self, product_id: i64, buyer_id: i64, quantity: i32) {
-        let done: Result<i64, RedisError> = async {
-            let mut connection = self.redis.connection().await?;
-            self.written
-                .key(self.in_flight_key(product_id, buyer_id))
-                .arg(quantity)
-                .invoke_async(&mut connection)
-                .await
-        }
-        .await;
-        if let Err(err) = done {
-            tracing::debug!(%err, product_id, "could not clear a buyer's units in flight; they expire");
+        let in_flight = [self.in_flight_key(product_id, buyer_id)];
+        if let Err(err) = self.move_units(&self.written, &in_flight, quantity).await {
+            tracing::debug!(%err, product_id, "could not take units off a buyer's units in flight; dropping the count");
+            let _ = self.delete(&in_flight).await;
         }
     }
 
@@ -356,9 +337,44 @@ impl StockReservations {
 
     /// Forgets a product's counter and facts (after a product edit); the next checkout reloads them.
     pub async fn forget(&self, product_id: i64) -> Result<(), RedisError> {
+        self.delete(&[self.key(product_id)]).await
+    }
+
+    /// Forgets the product's counter and `buyer_id`'s units in flight of it, after a give-back
+    /// that failed: the script may have run in full, in part (a script that fails part-way
+    /// keeps what it did) or not at all (Redis out of memory refuses its first write, and still
+    /// lets a delete through), so neither figure can be trusted. Kept, the counter could show
+    /// fewer units than MySQL has, and the in-flight count would send the buyer's next attempts
+    /// to MySQL as if still busy. Both start again: the counter from MySQL at the next checkout,
+    /// the count at the buyer's next reservation.
+    async fn forget_reserved(&self, product_id: i64, buyer_id: i64) -> Result<(), RedisError> {
+        // Both in the product's slot, so one DEL on a Redis Cluster too.
+        self.delete(&[
+            self.key(product_id),
+            self.in_flight_key(product_id, buyer_id),
+        ])
+        .await
+    }
+
+    /// Runs one of the scripts that move a checkout's units (`ARGV[1]`) on `keys`.
+    async fn move_units(
+        &self,
+        script: &Script,
+        keys: &[String],
+        quantity: i32,
+    ) -> Result<i64, RedisError> {
+        let mut connection = self.redis.connection().await?;
+        let mut invocation = script.prepare_invoke();
+        for key in keys {
+            invocation.key(key);
+        }
+        invocation.arg(quantity).invoke_async(&mut connection).await
+    }
+
+    async fn delete(&self, keys: &[String]) -> Result<(), RedisError> {
         let mut connection = self.redis.connection().await?;
         redis::cmd("DEL")
-            .arg(self.key(product_id))
+            .arg(keys)
             .query_async::<()>(&mut connection)
             .await
     }

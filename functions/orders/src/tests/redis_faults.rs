@@ -1,4 +1,9 @@
-//! Redis forgetting, down, or restarting mid-drop: MySQL keeps every sale exact.
+//! Redis forgetting, refusing writes, down, or restarting mid-drop: MySQL keeps every sale exact.
+
+use shared::{
+    adapters::stock::{Reservation, StockReservations},
+    testing::PrivateRedis,
+};
 
 use super::*;
 
@@ -97,67 +102,6 @@ async fn with_redis_down_the_checkout_limit_still_holds() {
     assert!(codes[..3].iter().all(|code| *code != 429), "{codes:?}");
 }
 
-/// A Redis of the test's own, on a free port, that can be stopped and restarted (empty).
-struct PrivateRedis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl PrivateRedis {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut redis = Self { port, child: None };
-        redis.restart();
-        redis
-    }
-
-    fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH");
-        self.child = Some(child);
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("private redis-server did not start");
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_restart_mid_drop_sells_neither_more_nor_less() {
     let app = App::new().await;
@@ -247,4 +191,103 @@ async fn a_counter_that_will_not_stay_loaded_sends_the_checkout_through_mysql() 
     assert_eq!(response.status(), 201, "{:?}", body_json(&response));
     assert_eq!(app.stock_in_mysql(product).await, 2);
     assert_eq!(app.stock_in_redis(product).await, None);
+}
+
+/// One unit of a five-unit product reserved for [`ReservedUnit::BUYER`] in a Redis of the
+/// test's own (its counter loaded from MySQL first), as a checkout holds it while it writes.
+struct ReservedUnit {
+    app: App,
+    redis: PrivateRedis,
+    reservations: StockReservations,
+    product: i64,
+}
+
+impl ReservedUnit {
+    const BUYER: i64 = 7;
+
+    async fn new(max_per_buyer: i32) -> Self {
+        let app = App::new().await;
+        let (partner, _) = app.ctx.user(Role::Partner).await;
+        let product = app.product(partner, 5, max_per_buyer).await;
+        let redis = PrivateRedis::start();
+        let store = RedisStore::with_prefix(&redis.url(), "reserved:").unwrap();
+        let unit = Self {
+            app,
+            redis,
+            reservations: StockReservations::new(store),
+            product,
+        };
+        unit.load_counter().await;
+        let reserved = unit.reserve(1).await;
+        assert!(matches!(reserved, Reservation::Reserved(_)), "{reserved:?}");
+        unit
+    }
+
+    async fn load_counter(&self) {
+        let facts = store::product_facts(&self.app.ctx.platform.db, self.product)
+            .await
+            .unwrap()
+            .unwrap();
+        self.reservations
+            .load(self.product, &facts.stock_facts())
+            .await
+            .unwrap();
+    }
+
+    async fn reserve(&self, quantity: i32) -> Reservation {
+        self.reservations
+            .reserve(self.product, Self::BUYER, quantity, Utc::now())
+            .await
+            .unwrap()
+    }
+
+    /// Out of memory, Redis refuses every script's first write, and still lets a delete through.
+    fn out_of_memory(&self) {
+        self.redis
+            .command(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+        self.redis.command(&["CONFIG", "SET", "maxmemory", "1"]);
+    }
+
+    fn memory_again(&self) {
+        self.redis.command(&["CONFIG", "SET", "maxmemory", "0"]);
+    }
+}
+
+#[tokio::test]
+async fn a_give_back_redis_refuses_leaves_neither_the_buyer_busy_nor_units_missing() {
+    // GIVEN a unit reserved for a buyer who may hold one
+    let unit = ReservedUnit::new(1).await;
+    let (reservations, product) = (&unit.reservations, unit.product);
+
+    // WHEN the checkout's write failed and Redis refuses the give-back
+    unit.out_of_memory();
+    reservations
+        .give_back_reserved(product, ReservedUnit::BUYER, 1)
+        .await;
+    unit.memory_again();
+
+    // THEN the counter short of that unit is gone, reloaded whole from MySQL, and the buyer's
+    // next reservation is judged on the counter, not sent away as busy
+    assert_eq!(reservations.remaining(product).await.unwrap(), None);
+    unit.load_counter().await;
+    assert_eq!(reservations.remaining(product).await.unwrap(), Some(5));
+    let again = unit.reserve(1).await;
+    assert!(matches!(again, Reservation::Reserved(_)), "{again:?}");
+}
+
+#[tokio::test]
+async fn a_written_unit_redis_cannot_count_down_leaves_the_buyer_not_busy() {
+    // GIVEN a unit reserved for a buyer who may hold two
+    let unit = ReservedUnit::new(2).await;
+
+    // WHEN its checkout was written but Redis refuses to take it off the units in flight
+    unit.out_of_memory();
+    unit.reservations
+        .written(unit.product, ReservedUnit::BUYER, 1)
+        .await;
+    unit.memory_again();
+
+    // THEN the written unit no longer counts as in flight: two more may be reserved at once
+    let again = unit.reserve(2).await;
+    assert!(matches!(again, Reservation::Reserved(_)), "{again:?}");
 }
