@@ -6,7 +6,8 @@
 //! proportion to its size, whatever the number of shards. When this process has seen a product
 //! sold out [`HOT_REFUSALS`] times within [`HOT_WINDOW`], it answers the product's attempts
 //! `SOLD_OUT` from memory for the next `SOLD_OUT_MEMO_MS` (100 ms by default) without asking the
-//! counter, and asks again after that. The product's shard then sees a few looks per process per
+//! counter, and asks again after that: one more sold-out answer then remembers it for another
+//! period. The product's shard then sees a few looks per process per
 //! memo period however many attempts arrive; the buyer's own checks (token, rate limit,
 //! idempotency key) still run in Redis for every attempt, in the buyer's slot.
 //!
@@ -86,7 +87,9 @@ impl SoldOutMemo {
             seen.refusals = 0;
         }
         seen.refusals = seen.refusals.saturating_add(1);
-        if seen.refusals >= HOT_REFUSALS {
+        // A product remembered lately and still sold out at the look after its period is still
+        // hot: it is remembered again at once rather than after another window of looks.
+        if seen.until.is_some() || seen.refusals >= HOT_REFUSALS {
             seen.until = Some(now + self.period);
         }
     }
@@ -135,6 +138,18 @@ mod tests {
         // Still hot within the window: the next sold-out answer remembers it again.
         memo.saw_sold_out(1, now + PERIOD);
         assert!(memo.is_sold_out(1, now + PERIOD));
+    }
+
+    #[test]
+    fn a_product_still_sold_out_after_its_period_is_remembered_at_the_first_look() {
+        let memo = SoldOutMemo::new(PERIOD);
+        let start = Instant::now();
+        refuse(&memo, 1, HOT_REFUSALS, start);
+        // A new window: without the earlier memory one look would not be enough.
+        let later = start + HOT_WINDOW + PERIOD;
+        assert!(!memo.is_sold_out(1, later));
+        memo.saw_sold_out(1, later);
+        assert!(memo.is_sold_out(1, later));
     }
 
     #[test]
