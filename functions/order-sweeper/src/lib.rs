@@ -4,8 +4,8 @@
 //!    once even when two sweeps overlap (each order's release is a guarded update);
 //! 2. orders SHIPPED longer ago than `AUTO_CONFIRM_AFTER_DAYS` become CONFIRMED, which is what
 //!    settlement pays out on;
-//! 3. the Redis stock counters of products released in the last [`RECONCILE_DAYS`] days (and
-//!    upcoming ones) are compared with MySQL, and one that differed by the same figures at the
+//! 3. the Redis stock counters of products released or changed (sold, given back, edited) in
+//!    the last [`RECONCILE_DAYS`] days (and upcoming ones) are compared with MySQL, and one that differed by the same figures at the
 //!    previous sweep too is dropped, so the next checkout reloads it: a give-back to Redis that
 //!    failed cannot keep units unsold, nor MySQL-only sales leave buyers sent on to refusals.
 //!    One whose facts (release time, limit, price) are not MySQL's is dropped at once: an edit
@@ -24,7 +24,7 @@ use shared::{
 
 /// Orders expired per query; the sweep loops until none are due.
 const EXPIRY_BATCH: i64 = 500;
-/// Products whose counters each sweep checks: released this many days ago at most.
+/// Products whose counters each sweep checks: released or changed this many days ago at most.
 pub const RECONCILE_DAYS: i64 = 30;
 /// At most this many of them, newest first.
 const RECONCILE_LIMIT: i64 = 5_000;
@@ -77,7 +77,7 @@ pub async fn handle(deps: &Deps, _event: EventBridgeEvent) -> Result<SweepReport
     })
 }
 
-/// Compares the Redis counters of the products released since `since` with MySQL and drops
+/// Compares the Redis counters of the products released or changed since `since` with MySQL and drops
 /// the ones that leaked (see [`StockReservations::reconcile`]); returns how many it dropped.
 /// Redis trouble ends the pass quietly: the next sweep tries again.
 async fn reconcile_counters(

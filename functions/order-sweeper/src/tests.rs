@@ -308,3 +308,35 @@ async fn a_counter_whose_facts_are_not_mysql_s_is_dropped_at_the_first_sweep() {
         assert_eq!(counter_left(&ctx, product).await, None, "product {product}");
     }
 }
+
+#[tokio::test]
+async fn an_old_product_sold_lately_is_reconciled_and_one_untouched_for_long_is_not_read() {
+    // GIVEN two products released 60 days ago whose counters lost 2 units: one sold lately (its
+    // row changed now), one unchanged since its release
+    let (ctx, partner, _) = setup().await;
+    let long_ago = Utc::now() - chrono::Duration::days(60);
+    let old = ProductFixture {
+        release_at: long_ago,
+        ..ProductFixture::new(partner)
+    };
+    let (sold_lately, untouched) = (
+        old.insert(&ctx.platform.db).await,
+        old.insert(&ctx.platform.db).await,
+    );
+    sqlx::query("UPDATE products SET updated_at = ? WHERE id = ?")
+        .bind(long_ago)
+        .bind(untouched)
+        .execute(&ctx.platform.db)
+        .await
+        .unwrap();
+    counter(&ctx, sold_lately, 8).await;
+    counter(&ctx, untouched, 8).await;
+    let deps = Deps::new(&ctx.platform);
+
+    // WHEN two sweeps run, THEN the product that sells is reloaded; the other one is not read
+    handle(&deps, scheduled_event()).await.unwrap();
+    let report = handle(&deps, scheduled_event()).await.unwrap();
+    assert_eq!(report.counters_reloaded, 1);
+    assert_eq!(counter_left(&ctx, sold_lately).await, None);
+    assert_eq!(counter_left(&ctx, untouched).await, Some(8));
+}

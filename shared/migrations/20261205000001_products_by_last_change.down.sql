@@ -1,0 +1,1 @@
+ALTER TABLE products DROP KEY idx_products_updated_at;
