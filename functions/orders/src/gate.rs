@@ -136,11 +136,14 @@ pub(crate) async fn ask(
                 return Some(StockRefusal::Insufficient { remaining: 0 });
             }
             let peek = FromRedisValue::from_redis_value(replies.next()?).ok()?;
-            let refusal = StockReservations::refusal(&peek, item.quantity, now)?;
-            if refusal.is_sold_out() {
-                deps.sold_out.saw_sold_out(item.product_id, clock);
+            let refusal = StockReservations::refusal(&peek, item.quantity, now);
+            match refusal {
+                Some(refusal) if refusal.is_sold_out() => {
+                    deps.sold_out.saw_sold_out(item.product_id, clock);
+                }
+                _ => deps.sold_out.saw_units(item.product_id),
             }
-            Some(refusal)
+            refusal
         });
     Gate {
         blacklist,

@@ -42,6 +42,8 @@ struct Seen {
     refusals: u32,
     /// Answered from memory until then.
     until: Option<Instant>,
+    /// Since when one attempt, after the period, has been looking at the counter for all.
+    looking_since: Option<Instant>,
 }
 
 impl SoldOutMemo {
@@ -52,15 +54,33 @@ impl SoldOutMemo {
         }
     }
 
-    /// Whether the product's attempts are answered `SOLD_OUT` from memory at `now`.
+    /// Whether the product's attempt at `now` is answered `SOLD_OUT` from memory; `false`
+    /// means the attempt looks at the counter.
+    ///
+    /// When the period ends, the first attempt looks for everyone, and the others are still
+    /// answered from memory while it does (one more period at most, in case its answer never
+    /// comes). Without that, every attempt in flight at that moment (a thousand, in a drop)
+    /// would look at once, and the product's shard would see a crowd every period.
     pub(crate) fn is_sold_out(&self, product_id: i64, now: Instant) -> bool {
-        let Ok(products) = self.products.lock() else {
+        let Ok(mut products) = self.products.lock() else {
             return false;
         };
-        products
-            .get(&product_id)
-            .and_then(|seen| seen.until)
-            .is_some_and(|until| now < until)
+        let Some(seen) = products.get_mut(&product_id) else {
+            return false;
+        };
+        let Some(until) = seen.until else {
+            return false;
+        };
+        if now < until {
+            return true;
+        }
+        match seen.looking_since {
+            Some(since) if now.duration_since(since) < self.period => true,
+            _ => {
+                seen.looking_since = Some(now);
+                false
+            }
+        }
     }
 
     /// The counter said the product is sold out (a look, or a reservation refused or taking the
@@ -81,6 +101,7 @@ impl SoldOutMemo {
             window_start: now,
             refusals: 0,
             until: None,
+            looking_since: None,
         });
         if now.duration_since(seen.window_start) >= HOT_WINDOW {
             seen.window_start = now;
@@ -91,6 +112,19 @@ impl SoldOutMemo {
         // hot: it is remembered again at once rather than after another window of looks.
         if seen.until.is_some() || seen.refusals >= HOT_REFUSALS {
             seen.until = Some(now + self.period);
+            seen.looking_since = None;
+        }
+    }
+
+    /// A look at the counter found units of the product: if it was remembered sold out, it is
+    /// not any more.
+    pub(crate) fn saw_units(&self, product_id: i64) {
+        if let Ok(mut products) = self.products.lock()
+            && products
+                .get(&product_id)
+                .is_some_and(|seen| seen.until.is_some())
+        {
+            products.remove(&product_id);
         }
     }
 
@@ -150,6 +184,50 @@ mod tests {
         assert!(!memo.is_sold_out(1, later));
         memo.saw_sold_out(1, later);
         assert!(memo.is_sold_out(1, later));
+    }
+
+    #[test]
+    fn after_the_period_one_attempt_looks_for_all() {
+        let memo = SoldOutMemo::new(PERIOD);
+        let now = Instant::now();
+        refuse(&memo, 1, HOT_REFUSALS, now);
+        let after = now + PERIOD;
+        assert!(!memo.is_sold_out(1, after), "the first attempt looks");
+        assert!(
+            memo.is_sold_out(1, after),
+            "the next ones wait for its answer"
+        );
+        assert!(memo.is_sold_out(1, after + PERIOD - Duration::from_millis(1)));
+
+        // Its answer: still sold out, remembered for another period.
+        memo.saw_sold_out(1, after + Duration::from_millis(5));
+        assert!(memo.is_sold_out(1, after + PERIOD));
+    }
+
+    #[test]
+    fn a_look_that_never_answers_is_followed_by_another_one_period_later() {
+        let memo = SoldOutMemo::new(PERIOD);
+        let now = Instant::now();
+        refuse(&memo, 1, HOT_REFUSALS, now);
+        assert!(!memo.is_sold_out(1, now + PERIOD));
+        assert!(!memo.is_sold_out(1, now + PERIOD * 2), "a new look");
+        assert!(memo.is_sold_out(1, now + PERIOD * 2));
+    }
+
+    #[test]
+    fn a_look_that_finds_units_ends_the_memory() {
+        let memo = SoldOutMemo::new(PERIOD);
+        let now = Instant::now();
+        refuse(&memo, 1, HOT_REFUSALS, now);
+        assert!(!memo.is_sold_out(1, now + PERIOD));
+        memo.saw_units(1);
+        assert!(!memo.is_sold_out(1, now + PERIOD));
+        assert!(
+            !memo.is_sold_out(1, now + PERIOD),
+            "every attempt looks again"
+        );
+        memo.saw_sold_out(1, now + PERIOD);
+        assert!(!memo.is_sold_out(1, now + PERIOD), "the count starts again");
     }
 
     #[test]
