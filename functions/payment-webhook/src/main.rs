@@ -1,4 +1,7 @@
 //! The `payment-webhook` Lambda binary: build the dependencies once, then serve requests with them.
+// The webhook handler's future nests deep enough (verify, cross-check, cancel, give back) that
+// the arm64 release build needs more than the default 128 levels to compute its layout.
+#![recursion_limit = "256"]
 
 use std::sync::Arc;
 
