@@ -1045,11 +1045,13 @@ async fn api_gateway_sample_events_flow_through_the_handler() {
     )
     .await;
     assert_eq!(anonymous.status(), 401);
-    let mut with_token: Value =
-        serde_json::from_str(include_str!("../../../events/auth/me-without-token.json")).unwrap();
-    with_token["headers"]["authorization"] = json!(format!("Bearer {access}"));
-    let me = handle(&app.deps, event(&with_token.to_string())).await;
+    let me = handle(
+        &app.deps,
+        event(&include_str!("../../../events/auth/me.json").replace("<access token>", &access)),
+    )
+    .await;
     assert_eq!(me.status(), 200);
+    assert_eq!(body_json(&me)["email"], "min.ji@example.com");
 
     let malformed = handle(
         &app.deps,
