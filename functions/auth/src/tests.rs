@@ -3,7 +3,7 @@
 
 use chrono::{Duration as ChronoDuration, Utc};
 use lambda_http::{Body, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 use shared::{
     Platform,
     adapters::redis::RedisStore,
