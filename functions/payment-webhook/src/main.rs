@@ -16,7 +16,8 @@ use shared::{
 async fn main() -> Result<(), Error> {
     telemetry::init_lambda();
     let platform = Platform::new(Config::from_lambda_env()?)?;
-    let sdk = aws::sdk_config(&platform.config.aws).await;
+    // The stores' handshakes overlap the SDK's configuration.
+    let (sdk, ()) = tokio::join!(aws::sdk_config(&platform.config.aws), platform.connect());
     let gateway = Arc::new(PortOneClient::new(&platform.config.portone)?);
     let deps = &payment_webhook::Deps::new(&platform, gateway, aws::dynamodb(&sdk))?;
     lambda_http::run(service_fn(move |req| async move {

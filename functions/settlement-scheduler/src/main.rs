@@ -8,7 +8,8 @@ use shared::{Config, Platform, adapters::aws, telemetry};
 async fn main() -> Result<(), Error> {
     telemetry::init_lambda();
     let platform = Platform::new(Config::from_lambda_env()?)?;
-    let sdk = aws::sdk_config(&platform.config.aws).await;
+    // The stores' handshakes overlap the SDK's configuration.
+    let (sdk, ()) = tokio::join!(aws::sdk_config(&platform.config.aws), platform.connect());
     let deps = &settlement_scheduler::Deps::new(&platform, &sdk);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
         settlement_scheduler::handle(deps, event.payload)

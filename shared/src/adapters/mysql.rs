@@ -4,7 +4,7 @@ use std::{str::FromStr, time::Duration};
 
 use secrecy::ExposeSecret;
 use sqlx::{
-    MySql, MySqlPool, Transaction,
+    Connection, MySql, MySqlPool, Transaction,
     migrate::Migrator,
     mysql::{MySqlConnectOptions, MySqlPoolOptions},
 };
@@ -16,6 +16,10 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// How long a request waits for a pooled connection before it fails with a 5xx.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A pooled connection idle longer than this is pinged before it is handed out. A Lambda
+/// environment frozen between requests may find its connection closed by the server; one put
+/// back a moment ago (the previous step of the same request) is not worth a round trip.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// Builds the pool without connecting: Lambda cold starts stay short, and the first query
 /// connects. Called once per process; its size is `DATABASE_MAX_CONNECTIONS` (README
@@ -30,6 +34,16 @@ pub fn pool(config: &Config) -> Result<MySqlPool, sqlx::Error> {
     Ok(MySqlPoolOptions::new()
         .max_connections(config.database_max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_IF_IDLE_FOR {
+                    // A dead connection fails the ping: the pool closes it and opens another.
+                    connection.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_lazy_with(options))
 }
 

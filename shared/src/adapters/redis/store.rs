@@ -201,7 +201,21 @@ impl RedisStore {
     /// tried (a logout that could not be recorded drops its user's blacklist loaded flag).
     pub async fn connection_despite_breaker(&self) -> Result<RedisConnection, RedisError> {
         let connection = self
-            .connection
+            .shared_connection()
+            .await
+            .inspect_err(|_| self.mark_down())?;
+        Ok(connection.clone())
+    }
+
+    /// Opens the shared connection now instead of at the first command: `Platform::connect`
+    /// does it at cold start. A failure does not mark Redis down, so the first command tries
+    /// again at once.
+    pub async fn connect(&self) -> Result<(), RedisError> {
+        self.shared_connection().await.map(|_| ())
+    }
+
+    async fn shared_connection(&self) -> Result<&RedisConnection, RedisError> {
+        self.connection
             .get_or_try_init(|| async {
                 match &self.backend {
                     Backend::Single(client) => {
@@ -220,8 +234,6 @@ impl RedisStore {
                 }
             })
             .await
-            .inspect_err(|_| self.mark_down())?;
-        Ok(connection.clone())
     }
 
     /// Called by fallbacks when a Redis command failed: for the next [`DOWN_FOR`] every caller
