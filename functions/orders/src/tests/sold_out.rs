@@ -62,22 +62,56 @@ async fn sold_once_after_a_cancel(app: &App, product: i64) {
     assert_eq!(app.stock_in_redis(product).await, Some(0), "Redis");
 }
 
-#[tokio::test]
-async fn a_hot_sold_out_product_is_refused_from_memory_until_the_period_ends() {
-    let (app, other) = two_processes(MEMO_MS).await;
+/// One unit, sold to `first` (its `order`, unpaid), in the first of two processes.
+struct OneUnitSold {
+    app: App,
+    other: Deps,
+    first: String,
+    second: String,
+    product: i64,
+    order: i64,
+}
+
+async fn one_unit_sold(memo_ms: u64) -> OneUnitSold {
+    let (app, other) = two_processes(memo_ms).await;
     let (partner, _) = app.ctx.user(Role::Partner).await;
     let (_, first) = app.ctx.user(Role::Buyer).await;
     let (_, second) = app.ctx.user(Role::Buyer).await;
     let product = app.product(partner, 1, 1).await;
     let order = bought(&app, &first, product, "memo-first-1").await;
+    OneUnitSold {
+        app,
+        other,
+        first,
+        second,
+        product,
+        order,
+    }
+}
+
+/// `buyer` cancels `order` through the other process.
+async fn cancelled_elsewhere(other: &Deps, order: i64, buyer: &str) {
+    assert_eq!(
+        handle(other, cancel(order, buyer).build()).await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_hot_sold_out_product_is_refused_from_memory_until_the_period_ends() {
+    let OneUnitSold {
+        app,
+        other,
+        first,
+        second,
+        product,
+        order,
+    } = one_unit_sold(MEMO_MS).await;
     refused(&app, &second, product, HOT_REFUSALS, "memo-flood").await;
     let remembered_at = Instant::now();
 
     // The unit comes back through another process: this one does not know yet.
-    assert_eq!(
-        handle(&other, cancel(order, &first).build()).await.status(),
-        200
-    );
+    cancelled_elsewhere(&other, order, &first).await;
     assert_eq!(
         app.stock_in_redis(product).await,
         Some(1),
@@ -100,12 +134,14 @@ async fn a_hot_sold_out_product_is_refused_from_memory_until_the_period_ends() {
 
 #[tokio::test]
 async fn units_cancelled_through_this_process_are_offered_at_once() {
-    let (app, _) = two_processes(MEMO_MS).await;
-    let (partner, _) = app.ctx.user(Role::Partner).await;
-    let (_, first) = app.ctx.user(Role::Buyer).await;
-    let (_, second) = app.ctx.user(Role::Buyer).await;
-    let product = app.product(partner, 1, 1).await;
-    let order = bought(&app, &first, product, "memo-first-1").await;
+    let OneUnitSold {
+        app,
+        other: _,
+        first,
+        second,
+        product,
+        order,
+    } = one_unit_sold(MEMO_MS).await;
     refused(&app, &second, product, HOT_REFUSALS, "memo-flood").await;
 
     assert_eq!(app.call(cancel(order, &first)).await.status(), 200);
@@ -115,37 +151,35 @@ async fn units_cancelled_through_this_process_are_offered_at_once() {
 
 #[tokio::test]
 async fn a_few_sold_out_answers_are_never_remembered() {
-    let (app, other) = two_processes(MEMO_MS).await;
-    let (partner, _) = app.ctx.user(Role::Partner).await;
-    let (_, first) = app.ctx.user(Role::Buyer).await;
-    let (_, second) = app.ctx.user(Role::Buyer).await;
-    let product = app.product(partner, 1, 1).await;
     // The sale of the last unit is the first sold-out answer: one short of hot in all.
-    let order = bought(&app, &first, product, "memo-first-1").await;
+    let OneUnitSold {
+        app,
+        other,
+        first,
+        second,
+        product,
+        order,
+    } = one_unit_sold(MEMO_MS).await;
     refused(&app, &second, product, HOT_REFUSALS - 2, "memo-few").await;
 
-    assert_eq!(
-        handle(&other, cancel(order, &first).build()).await.status(),
-        200
-    );
+    cancelled_elsewhere(&other, order, &first).await;
     bought(&app, &second, product, "memo-second-1").await;
     sold_once_after_a_cancel(&app, product).await;
 }
 
 #[tokio::test]
 async fn without_a_memo_period_every_answer_is_the_counters() {
-    let (app, other) = two_processes(0).await;
-    let (partner, _) = app.ctx.user(Role::Partner).await;
-    let (_, first) = app.ctx.user(Role::Buyer).await;
-    let (_, second) = app.ctx.user(Role::Buyer).await;
-    let product = app.product(partner, 1, 1).await;
-    let order = bought(&app, &first, product, "memo-first-1").await;
+    let OneUnitSold {
+        app,
+        other,
+        first,
+        second,
+        product,
+        order,
+    } = one_unit_sold(0).await;
     refused(&app, &second, product, HOT_REFUSALS * 2, "memo-flood").await;
 
-    assert_eq!(
-        handle(&other, cancel(order, &first).build()).await.status(),
-        200
-    );
+    cancelled_elsewhere(&other, order, &first).await;
     bought(&app, &second, product, "memo-second-1").await;
     sold_once_after_a_cancel(&app, product).await;
 }
